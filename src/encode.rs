@@ -1,0 +1,48 @@
+//! Encoders turn one object's records into bytes: [`JsonLinesEncoder`],
+//! [`CsvEncoder`]; [`Compression`] then wraps the whole object.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use streamlake::{Encoder, JsonLinesEncoder, Position, Record};
+//!
+//! let records = [Record::new(Position::new("s", 0, 0), r#"{"Index":"HSI","Close":1.5}"#)];
+//! let mut out = BytesMut::new();
+//! JsonLinesEncoder::new().encode(&records, &mut out).unwrap();
+//! assert_eq!(&out[..], b"{\"Index\":\"HSI\",\"Close\":1.5}\n");
+//! ```
+
+mod compression;
+mod csv;
+mod jsonl;
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+pub use self::compression::Compression;
+pub use self::csv::CsvEncoder;
+pub use self::jsonl::JsonLinesEncoder;
+use crate::record::Record;
+
+/// Encodes the records of one object into a caller-owned buffer.
+///
+/// Record values are JSON objects. An encoder that cannot encode a record
+/// says which one, so the caller can route it to its bad-input policy and
+/// encode the rest.
+pub trait Encoder: Send + Sync + fmt::Debug {
+    /// File extension of encoded objects, without compression (`jsonl`).
+    fn extension(&self) -> &str;
+
+    /// Appends the encoding of `records` (one whole object) to `out`.
+    fn encode(&self, records: &[Record], out: &mut BytesMut) -> Result<(), EncodeError>;
+}
+
+/// A record an [`Encoder`] could not encode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("record {index} of the object cannot be encoded: {reason}")]
+pub struct EncodeError {
+    /// Index of the record in the slice given to [`Encoder::encode`].
+    pub index: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}

@@ -1,0 +1,111 @@
+//! The one public error type, arranged by what the caller can do about it.
+
+use crate::record::Position;
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in streamlake.
+///
+/// Variants are grouped by what the caller can do: fix configuration, fix
+/// (or route) bad input, stop a competing writer, or retry an I/O failure.
+/// Every error about one record names its [`Position`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid. Fix it; retrying does not help.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A record could not be decoded, partitioned or encoded, and the
+    /// bad-input policy is `fail`. Fix the data, or choose the `skip` or
+    /// `dead-letter` policy.
+    #[error("bad input at {position}: {reason}")]
+    BadInput {
+        /// Where the record came from (for a CSV file, the offset is the line).
+        position: Position,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The lake already holds a different object or group boundary where
+    /// this writer wanted to create one: another writer is active on the
+    /// same data, or the source was rewritten. Stop the other writer;
+    /// retrying does not help.
+    #[error("conflict at {key}: {reason}")]
+    Conflict {
+        /// Object key in the lake.
+        key: String,
+        /// What differs.
+        reason: String,
+    },
+
+    /// An object-store request failed. See [`Error::is_retryable`].
+    #[error("object store {operation} of {key} failed: {source}")]
+    Store {
+        /// The request (`put`, `get`, `list`, ...).
+        operation: &'static str,
+        /// Object key the request was for.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A local file operation failed (source file, checkpoint).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the file.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the same call may succeed later (network or store
+    /// unavailability), false when something must change first.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store { source, .. } => matches!(
+                source,
+                object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
+            ),
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
+            ),
+            _ => false,
+        }
+    }
+
+    /// The position of the record this error is about, if it is about one.
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            Error::BadInput { position, .. } => Some(position),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn store(
+        operation: &'static str,
+        key: impl ToString,
+        source: object_store::Error,
+    ) -> Self {
+        Error::Store {
+            operation,
+            key: key.to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! [`RecordSink`]: where records go, and which of them are durable.
+
+mod memory;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemorySink;
+use crate::error::Result;
+use crate::record::{Position, Record, SourcePartition};
+use crate::rejected::Rejected;
+
+/// Counters a sink keeps about what it made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Records made durable.
+    pub records: u64,
+    /// Objects (or messages) written.
+    pub objects: u64,
+    /// Bytes written, after compression.
+    pub bytes: u64,
+}
+
+/// A destination that accepts records, makes them durable, and reports
+/// which source positions are durable now (Kafka Connect's `SinkTask`
+/// contract).
+///
+/// The pipeline commits exactly the positions [`take_durable`] returns, so a
+/// sink must report a position only when that record and every record
+/// before it in the same source partition is durable (or was rejected and
+/// handed back).
+///
+/// [`take_durable`]: RecordSink::take_durable
+#[async_trait]
+pub trait RecordSink: Send {
+    /// Accepts records (in offset order per partition). The sink may buffer
+    /// them and may make earlier records durable. Records it cannot accept
+    /// (not a JSON object, missing partition field, cannot be encoded) are
+    /// handed back for the bad-input policy.
+    async fn write(&mut self, records: Vec<Record>) -> Result<Vec<Rejected>>;
+
+    /// Makes every accepted record durable, or as many as can be made
+    /// durable without breaking deterministic object boundaries.
+    async fn flush(&mut self) -> Result<Vec<Rejected>>;
+
+    /// The positions that became durable since the last call: per source
+    /// partition, the last record durable.
+    fn take_durable(&mut self) -> Vec<Position>;
+
+    /// Drops the buffered records of partitions this consumer lost. They are
+    /// never reported durable by this sink.
+    async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()>;
+
+    /// What the sink has made durable so far.
+    fn stats(&self) -> SinkStats;
+}
+
+#[async_trait]
+impl<S: RecordSink + ?Sized> RecordSink for Box<S> {
+    async fn write(&mut self, records: Vec<Record>) -> Result<Vec<Rejected>> {
+        (**self).write(records).await
+    }
+
+    async fn flush(&mut self) -> Result<Vec<Rejected>> {
+        (**self).flush().await
+    }
+
+    fn take_durable(&mut self) -> Vec<Position> {
+        (**self).take_durable()
+    }
+
+    async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        (**self).discard(partitions).await
+    }
+
+    fn stats(&self) -> SinkStats {
+        (**self).stats()
+    }
+}

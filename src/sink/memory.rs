@@ -1,0 +1,79 @@
+//! In-memory sink for tests and documentation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{RecordSink, SinkStats};
+use crate::error::Result;
+use crate::record::{Position, Record, SourcePartition};
+use crate::rejected::Rejected;
+
+/// Keeps every record it is given; a record is durable once written.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use streamlake::{MemorySink, Position, Record, RecordSink};
+/// let mut sink = MemorySink::new();
+/// sink.write(vec![Record::new(Position::new("s", 0, 4), "{}")]).await.unwrap();
+/// assert_eq!(sink.take_durable(), vec![Position::new("s", 0, 4)]);
+/// assert_eq!(sink.records().lock().unwrap().len(), 1);
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    records: Arc<Mutex<Vec<Record>>>,
+    durable: BTreeMap<SourcePartition, i64>,
+    stats: SinkStats,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything written so far, shared.
+    pub fn records(&self) -> Arc<Mutex<Vec<Record>>> {
+        self.records.clone()
+    }
+}
+
+#[async_trait]
+impl RecordSink for MemorySink {
+    async fn write(&mut self, records: Vec<Record>) -> Result<Vec<Rejected>> {
+        for r in &records {
+            self.durable
+                .insert(r.position.source_partition(), r.position.offset);
+            self.stats.bytes += r.value.len() as u64;
+        }
+        self.stats.records += records.len() as u64;
+        self.stats.objects += records.len() as u64;
+        self.records
+            .lock()
+            .expect("record log poisoned")
+            .extend(records);
+        Ok(Vec::new())
+    }
+
+    async fn flush(&mut self) -> Result<Vec<Rejected>> {
+        Ok(Vec::new())
+    }
+
+    fn take_durable(&mut self) -> Vec<Position> {
+        std::mem::take(&mut self.durable)
+            .into_iter()
+            .map(|(sp, offset)| sp.at(offset))
+            .collect()
+    }
+
+    async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        self.durable.retain(|sp, _| !partitions.contains(sp));
+        Ok(())
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.stats
+    }
+}

@@ -1,0 +1,61 @@
+//! Group markers: the recorded boundary of each group of objects.
+//!
+//! A source partition's open objects are closed together as a group. Before
+//! its objects are written, the group's marker is created with a
+//! conditional put, naming the group's first and last offset and its
+//! objects. On replay after a crash, a group that starts at an offset with a
+//! marker adopts the marker's last offset as its boundary, even when the
+//! first run closed the group by the clock (idle timeout, shutdown) or
+//! under memory pressure: the replay rewrites exactly the same objects.
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+
+use super::upload::{PutOutcome, put_new};
+use crate::error::{Error, Result};
+
+/// What a marker records about one group of objects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupMarker {
+    pub(crate) stream: String,
+    pub(crate) partition: i32,
+    pub(crate) first_offset: i64,
+    pub(crate) last_offset: i64,
+    pub(crate) objects: Vec<MarkerObject>,
+}
+
+/// One object of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MarkerObject {
+    pub(crate) key: String,
+    pub(crate) records: usize,
+}
+
+/// The marker at `key`, if there is one.
+pub(crate) async fn read(store: &dyn ObjectStore, key: &Path) -> Result<Option<GroupMarker>> {
+    let bytes = match store.get(key).await {
+        Ok(got) => got.bytes().await.map_err(|e| Error::store("get", key, e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(Error::store("get", key, e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Conflict {
+            key: key.to_string(),
+            reason: format!("group marker is not valid: {e}"),
+        })
+}
+
+/// Creates the marker, or accepts an identical one already there.
+pub(crate) async fn create(
+    store: &dyn ObjectStore,
+    key: &Path,
+    marker: &GroupMarker,
+) -> Result<()> {
+    let bytes = Bytes::from(serde_json::to_vec(marker).expect("marker serializes"));
+    match put_new(store, key, bytes).await? {
+        PutOutcome::Created | PutOutcome::Identical => Ok(()),
+    }
+}

@@ -1,0 +1,280 @@
+//! Hive-style partition paths from a template over record fields and time.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+use crate::time::civil_from_millis;
+use crate::value::{JsonFields, is_container, scalar_text};
+
+/// A partition path template such as `index={Index}/dt={Date}`.
+///
+/// `{Name}` is the top-level field `Name` of the record value (exact name,
+/// spaces allowed: `{Adj Close}`); `{@date}`, `{@year}`, `{@month}`,
+/// `{@day}` and `{@hour}` are the record timestamp in UTC. Rendered values
+/// are escaped the way Hive escapes partition values (`/` becomes `%2F`), so
+/// a value can never add a directory level. An empty template puts every
+/// record directly under the table.
+///
+/// ```
+/// use streamlake::PartitionTemplate;
+/// let t = PartitionTemplate::parse("index={Index}/dt={Date}").unwrap();
+/// let path = t.render_json(br#"{"Index":"HSI","Date":"1987-01-05"}"#, None).unwrap();
+/// assert_eq!(path, "index=HSI/dt=1987-01-05");
+/// assert_eq!(t.fields().collect::<Vec<_>>(), ["Index", "Date"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionTemplate {
+    pieces: Vec<Piece>,
+    source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Field(String),
+    Time(TimePart),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimePart {
+    Date,
+    Year,
+    Month,
+    Day,
+    Hour,
+}
+
+impl PartitionTemplate {
+    /// No partitioning: objects go directly under the table.
+    pub fn none() -> Self {
+        Self {
+            pieces: Vec::new(),
+            source: String::new(),
+        }
+    }
+
+    /// Parses a template, rejecting unbalanced braces, unknown `@` names and
+    /// empty or relative (`.`/`..`) path segments.
+    pub fn parse(template: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Config(format!("partition template {template:?}: {why}"));
+        let template_trimmed = template.trim_matches('/');
+        if !template_trimmed.is_empty()
+            && template_trimmed
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(bad("empty or relative path segment"));
+        }
+        let mut pieces = Vec::new();
+        let mut rest = template_trimmed;
+        while !rest.is_empty() {
+            match rest.find(['{', '}']) {
+                Some(i) if rest.as_bytes()[i] == b'}' => return Err(bad("unmatched '}'")),
+                Some(i) => {
+                    if i > 0 {
+                        pieces.push(Piece::Literal(rest[..i].to_string()));
+                    }
+                    let end = rest[i..].find('}').ok_or_else(|| bad("unmatched '{'"))? + i;
+                    let name = &rest[i + 1..end];
+                    pieces.push(match name.strip_prefix('@') {
+                        Some("date") => Piece::Time(TimePart::Date),
+                        Some("year") => Piece::Time(TimePart::Year),
+                        Some("month") => Piece::Time(TimePart::Month),
+                        Some("day") => Piece::Time(TimePart::Day),
+                        Some("hour") => Piece::Time(TimePart::Hour),
+                        Some(other) => {
+                            return Err(bad(&format!(
+                                "unknown time part @{other} (use @date, @year, @month, @day, @hour)"
+                            )));
+                        }
+                        None if name.is_empty() || name.contains('{') => {
+                            return Err(bad("empty or nested field name"));
+                        }
+                        None => Piece::Field(name.to_string()),
+                    });
+                    rest = &rest[end + 1..];
+                }
+                None => {
+                    pieces.push(Piece::Literal(rest.to_string()));
+                    rest = "";
+                }
+            }
+        }
+        Ok(Self {
+            pieces,
+            source: template_trimmed.to_string(),
+        })
+    }
+
+    /// The record fields the template reads, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Field(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders the path for a record value (a JSON object) and timestamp.
+    /// The error says which field is missing or unusable.
+    pub fn render_json(&self, value: &[u8], timestamp: Option<i64>) -> Result<String, String> {
+        let fields = JsonFields::parse(value)?;
+        self.render(&fields, timestamp)
+    }
+
+    pub(crate) fn render(
+        &self,
+        fields: &JsonFields<'_>,
+        timestamp: Option<i64>,
+    ) -> Result<String, String> {
+        let mut out = String::with_capacity(self.source.len() + 16);
+        let time = || {
+            timestamp.map(civil_from_millis).ok_or_else(|| {
+                "the partition template uses the record time, and the record has no timestamp"
+                    .to_string()
+            })
+        };
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Field(name) => {
+                    let raw = fields
+                        .get(name)
+                        .ok_or_else(|| format!("partition field {name:?} is missing"))?;
+                    if is_container(raw) {
+                        return Err(format!("partition field {name:?} is not a scalar"));
+                    }
+                    let text = scalar_text(raw)
+                        .ok_or_else(|| format!("partition field {name:?} is null"))?;
+                    if text.is_empty() {
+                        return Err(format!("partition field {name:?} is empty"));
+                    }
+                    out.push_str(&escape(&text));
+                }
+                Piece::Time(part) => {
+                    let (y, m, d, h) = time()?;
+                    match part {
+                        TimePart::Date => out.push_str(&format!("{y:04}-{m:02}-{d:02}")),
+                        TimePart::Year => out.push_str(&format!("{y:04}")),
+                        TimePart::Month => out.push_str(&format!("{m:02}")),
+                        TimePart::Day => out.push_str(&format!("{d:02}")),
+                        TimePart::Hour => out.push_str(&format!("{h:02}")),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Escapes a value for one path segment the way Hive escapes partition
+/// values (`FileUtils.escapePathName`): control characters and
+/// `"#%'*/:=?\{[]^` become `%XX`.
+pub(crate) fn escape(value: &str) -> Cow<'_, str> {
+    let needs = |c: char| {
+        c.is_ascii_control()
+            || matches!(
+                c,
+                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
+            )
+    };
+    if !value.chars().any(needs) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if needs(c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(template: &str, value: &str, ts: Option<i64>) -> Result<String, String> {
+        PartitionTemplate::parse(template)
+            .unwrap()
+            .render_json(value.as_bytes(), ts)
+    }
+
+    #[test]
+    fn golden_paths() {
+        let row = r#"{"Index":"HSI","Date":"1987-01-05","Adj Close":2568.3,"n":-3}"#;
+        assert_eq!(
+            render("index={Index}/dt={Date}", row, None).unwrap(),
+            "index=HSI/dt=1987-01-05"
+        );
+        assert_eq!(
+            render("/c={Adj Close}/n={n}/", row, None).unwrap(),
+            "c=2568.3/n=-3"
+        );
+        let ts = Some(536_806_800_000); // 1987-01-05T01:00:00Z
+        assert_eq!(
+            render("y={@year}/m={@month}/d={@day}/h={@hour}", row, ts).unwrap(),
+            "y=1987/m=01/d=05/h=01"
+        );
+        assert_eq!(render("dt={@date}", row, ts).unwrap(), "dt=1987-01-05");
+        assert_eq!(render("", row, None).unwrap(), "");
+    }
+
+    #[test]
+    fn values_are_escaped_to_one_segment() {
+        let got = render("k={v}", r#"{"v":"a/b=c:d%e#f ü"}"#, None).unwrap();
+        assert_eq!(got, "k=a%2Fb%3Dc%3Ad%25e%23f ü");
+        assert_eq!(render("k={v}", r#"{"v":".."}"#, None).unwrap(), "k=..");
+    }
+
+    #[test]
+    fn unusable_values_name_the_field() {
+        let t = "index={Index}";
+        assert!(
+            render(t, r#"{"x":1}"#, None)
+                .unwrap_err()
+                .contains("\"Index\" is missing")
+        );
+        assert!(
+            render(t, r#"{"Index":null}"#, None)
+                .unwrap_err()
+                .contains("is null")
+        );
+        assert!(
+            render(t, r#"{"Index":[1]}"#, None)
+                .unwrap_err()
+                .contains("not a scalar")
+        );
+        assert!(
+            render(t, r#"{"Index":""}"#, None)
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!(
+            render(t, "not json", None)
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+        assert!(
+            render("d={@date}", "{}", None)
+                .unwrap_err()
+                .contains("no timestamp")
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_config_errors() {
+        for bad in ["a={x", "a=x}", "a={}", "a//b", "../x", "t={@week}"] {
+            assert!(
+                matches!(PartitionTemplate::parse(bad), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+}

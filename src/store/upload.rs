@@ -1,0 +1,90 @@
+//! Creating objects that must not overwrite anything.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// How [`put_new`] succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PutOutcome {
+    /// The object did not exist and now does.
+    Created,
+    /// The object existed with exactly these bytes (a replay).
+    Identical,
+}
+
+static WARNED_NO_CONDITIONAL_PUT: AtomicBool = AtomicBool::new(false);
+
+/// Creates `key` with `bytes` using a conditional put (`If-None-Match: *`
+/// on S3, a hard link on a local directory), so a finished object is never
+/// overwritten. An existing object with identical bytes counts as success;
+/// one with different bytes is a [`Error::Conflict`].
+///
+/// Stores without conditional writes fall back to check-then-put, which a
+/// concurrent writer can race: there the lake is at-least-once.
+pub(crate) async fn put_new(
+    store: &dyn ObjectStore,
+    key: &Path,
+    bytes: Bytes,
+) -> Result<PutOutcome> {
+    let options = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    match store
+        .put_opts(key, PutPayload::from(bytes.clone()), options)
+        .await
+    {
+        Ok(_) => Ok(PutOutcome::Created),
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => compare_existing(store, key, &bytes).await,
+        Err(object_store::Error::NotImplemented { .. }) => {
+            if !WARNED_NO_CONDITIONAL_PUT.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "object store {store} has no conditional put: objects are checked, then \
+                     written, and a concurrent writer can race (at-least-once)"
+                );
+            }
+            match store.head(key).await {
+                Ok(_) => compare_existing(store, key, &bytes).await,
+                Err(object_store::Error::NotFound { .. }) => {
+                    store
+                        .put(key, PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| Error::store("put", key, e))?;
+                    Ok(PutOutcome::Created)
+                }
+                Err(e) => Err(Error::store("head", key, e)),
+            }
+        }
+        Err(e) => Err(Error::store("put", key, e)),
+    }
+}
+
+async fn compare_existing(store: &dyn ObjectStore, key: &Path, bytes: &[u8]) -> Result<PutOutcome> {
+    let existing = store
+        .get(key)
+        .await
+        .map_err(|e| Error::store("get", key, e))?
+        .bytes()
+        .await
+        .map_err(|e| Error::store("get", key, e))?;
+    if existing == bytes {
+        Ok(PutOutcome::Identical)
+    } else {
+        Err(Error::Conflict {
+            key: key.to_string(),
+            reason: format!(
+                "an object with different content ({} bytes, this writer has {}) already exists: \
+                 another writer is active on the same source partition, or the source changed",
+                existing.len(),
+                bytes.len()
+            ),
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! Reading JSON record values without building a tree: one pass that borrows
+//! the top-level field names and raw field values from the record's bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The top-level fields of a JSON object, in document order, borrowed from
+/// the bytes they were parsed from.
+pub(crate) struct JsonFields<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> JsonFields<'a> {
+    /// Parses `bytes` as one JSON object. The whole document is validated.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let fields = de
+            .deserialize_map(FieldsVisitor)
+            .map_err(|e| format!("value is not a JSON object: {e}"))?;
+        de.end()
+            .map_err(|e| format!("trailing bytes after the JSON object: {e}"))?;
+        Ok(Self { fields })
+    }
+
+    /// The raw value of the first field named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    /// Field names and raw values in document order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+}
+
+/// A scalar JSON value as plain text: strings unescaped, numbers and booleans
+/// as written, `None` for null. Objects and arrays come back as their JSON text.
+pub(crate) fn scalar_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => Some(match serde_json::from_str::<&str>(text) {
+            Ok(borrowed) => Cow::Borrowed(borrowed),
+            // Escapes present: unescape into an owned string.
+            Err(_) => Cow::Owned(serde_json::from_str::<String>(text).unwrap_or_default()),
+        }),
+        Some(b'n') => None,
+        _ => Some(Cow::Borrowed(text)),
+    }
+}
+
+/// True for JSON objects and arrays.
+pub(crate) fn is_container(raw: &RawValue) -> bool {
+    matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(FieldName(name)) = map.next_key()? {
+            let value: &'de RawValue = map.next_value()?;
+            fields.push((name, value));
+        }
+        Ok(fields)
+    }
+}
+
+/// A field name, borrowed from the input unless it contains escapes.
+struct FieldName<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrows_fields_in_document_order() {
+        let bytes = br#"{"b": 1, "a\u0020b": "x\"y", "n": null, "o": {"k": [1]}}"#;
+        let f = JsonFields::parse(bytes).unwrap();
+        let names: Vec<_> = f.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(names, ["b", "a b", "n", "o"]);
+        assert_eq!(scalar_text(f.get("b").unwrap()).unwrap(), "1");
+        assert_eq!(scalar_text(f.get("a b").unwrap()).unwrap(), "x\"y");
+        assert_eq!(scalar_text(f.get("n").unwrap()), None);
+        assert!(is_container(f.get("o").unwrap()));
+        assert!(f.get("missing").is_none());
+    }
+
+    #[test]
+    fn rejects_non_objects_and_trailing_garbage() {
+        assert!(JsonFields::parse(b"[1,2]").is_err());
+        assert!(JsonFields::parse(b"not json").is_err());
+        assert!(JsonFields::parse(br#"{"a":1} x"#).is_err());
+        assert!(JsonFields::parse(br#"{"a":1"#).is_err());
+    }
+}
