@@ -1,0 +1,116 @@
+//! Helpers shared by the integration tests: reading a lake back with
+//! nothing but the object store and the compression codecs.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use futures::TryStreamExt;
+use streamlake::object_store::{ObjectStore, ObjectStoreExt};
+use streamlake::{Compression, Lake, Position, Record};
+
+/// Every object under `prefix` (relative to the lake root), key → bytes
+/// after decompression.
+pub async fn objects(lake: &Lake, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let store: &dyn ObjectStore = lake.store().as_ref();
+    let prefix = streamlake::object_store::path::Path::from(prefix);
+    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+    let mut out = BTreeMap::new();
+    for meta in metas {
+        let key = meta.location.to_string();
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let plain = Compression::from_file_name(&key)
+            .decompress(&bytes)
+            .unwrap_or_else(|e| panic!("{key} does not decompress: {e}"));
+        out.insert(key, plain);
+    }
+    out
+}
+
+/// The JSON Lines rows of every object of `table`, sorted (a multiset).
+pub async fn rows(lake: &Lake, table: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for (key, bytes) in objects(lake, table).await {
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.ends_with('\n'), "{key} is not whole");
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{key}: line {line:?} is not JSON: {e}"));
+            rows.push(line.to_string());
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The values of records, sorted (a multiset).
+pub fn values(records: &[Record]) -> Vec<String> {
+    let mut v: Vec<_> = records
+        .iter()
+        .map(|r| String::from_utf8(r.value.to_vec()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `n` stock-like records on `partitions` partitions of stream `t`, each
+/// value naming its own position, so a row found in the lake says which
+/// record it is.
+pub fn numbered_records(n: i64, partitions: i32) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let partition = (i % i64::from(partitions)) as i32;
+            let offset = i / i64::from(partitions);
+            let index = ["HSI", "NYA", "N225"][(i % 3) as usize];
+            Record::new(
+                Position::new("t", partition, offset),
+                format!(
+                    r#"{{"Index":"{index}","p":{partition},"o":{offset},"pad":"{}"}}"#,
+                    "x".repeat((i % 50) as usize)
+                ),
+            )
+            .with_timestamp(i * 1000)
+        })
+        .collect()
+}
+
+/// Asserts two sorted multisets are equal, printing only the difference.
+pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
+    if got == want {
+        return;
+    }
+    let (g, w) = (count(got), count(want));
+    #[allow(clippy::items_after_statements)]
+    fn count(rows: &[String]) -> BTreeMap<&str, i64> {
+        let mut m = BTreeMap::new();
+        for r in rows {
+            *m.entry(r.as_str()).or_default() += 1;
+        }
+        m
+    }
+    let missing: Vec<_> = w
+        .iter()
+        .filter(|(k, n)| g.get(*k).copied().unwrap_or(0) < **n)
+        .map(|(k, _)| *k)
+        .collect();
+    let extra: Vec<_> = g
+        .iter()
+        .filter(|(k, n)| w.get(*k).copied().unwrap_or(0) < **n)
+        .map(|(k, _)| *k)
+        .collect();
+    panic!(
+        "{what}: {} rows, expected {}; {} missing (first {:?}), {} duplicated or unexpected (first {:?})",
+        got.len(),
+        want.len(),
+        missing.len(),
+        missing.first(),
+        extra.len(),
+        extra.first()
+    );
+}
