@@ -1,0 +1,153 @@
+//! Crash test: `csv_to_lake` ingesting a 100k-row CSV is killed with SIGKILL
+//! at random moments, restarted from its checkpoint each time, and the lake
+//! ends with every input row exactly once.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use common::{assert_same_rows, rows, values};
+use streamlake::{CsvEncoder, Encoder, Lake, Record, StockTicks};
+
+const ROWS: usize = 100_000;
+const KILLS: usize = 12;
+
+/// The example binary, built (or found up to date) by the same cargo that
+/// runs this test, so the child always runs the code under test.
+fn example(name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("running cargo to build the example");
+    assert!(status.success(), "building example {name} failed");
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds examples)",
+        path.display()
+    );
+    path
+}
+
+fn write_csv(path: &Path, records: &[Record]) {
+    let mut out = BytesMut::new();
+    CsvEncoder::new().encode(records, &mut out).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(&out)
+        .unwrap();
+}
+
+fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Child {
+    Command::new(exe)
+        .args([
+            "--csv",
+            csv.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+        ])
+        .args(["--checkpoint", checkpoint.to_str().unwrap()])
+        .args([
+            "--partition-by",
+            "index={Index}",
+            "--max-records-per-object",
+            "100",
+        ])
+        .args(["--batch-size", "256", "--verbose", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// xorshift64*: random kill points, reproducible from the printed seed.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_every_row_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, lake_dir, checkpoint) = (
+        dir.path().join("stock.csv"),
+        dir.path().join("lake"),
+        dir.path().join("checkpoint.json"),
+    );
+    let mut ticks = StockTicks::new(2024);
+    let input: Vec<Record> = (0..ROWS).map(|_| ticks.next_row()).collect();
+    write_csv(&csv, &input);
+
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash test seed {seed} (set CRASH_SEED to repeat)");
+    let mut rng = Rng(seed);
+    let exe = example("csv_to_lake");
+
+    let mut kills = 0;
+    while kills < KILLS {
+        let mut child = spawn(&exe, &csv, &lake_dir, &checkpoint);
+        // Wait for a random number of commits, then kill at a random moment
+        // in the work that follows.
+        let commits_before_kill = 1 + rng.below(3);
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = 0;
+        let mut line = String::new();
+        while seen < commits_before_kill {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                break; // the child finished
+            }
+            if line.contains("committed") {
+                seen += 1;
+            }
+        }
+        if seen < commits_before_kill {
+            let status = child.wait().unwrap();
+            assert!(status.success(), "child failed: {status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills >= 10, "only {kills} kills before the ingest finished");
+
+    let mut last = spawn(&exe, &csv, &lake_dir, &checkpoint);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(last.stderr.as_mut().unwrap(), &mut rest).unwrap();
+    let status = last.wait().unwrap();
+    assert!(status.success(), "final run failed: {status}\n{rest}");
+
+    let lake = Lake::local(&lake_dir).unwrap();
+    let got = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(rows(&lake, "stock"));
+    assert_same_rows(
+        &got,
+        &values(&input),
+        &format!("after {kills} kills (seed {seed})"),
+    );
+}
