@@ -1,0 +1,131 @@
+//! The runner's clock-driven flushes: idle timeout and shutdown, each
+//! followed by a commit of exactly what became durable.
+
+mod common;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{assert_same_rows, numbered_records, rows, values};
+use streamlake::{Lake, LakeSink, Pipeline, Position, Record, RecordSource, SourceEvent};
+use tokio::sync::{mpsc, oneshot};
+
+/// A source fed through a channel; it reports commits on another channel
+/// and says when it has handed out everything sent so far.
+struct ChannelSource {
+    records: mpsc::UnboundedReceiver<Vec<Record>>,
+    commits: mpsc::UnboundedSender<Vec<Position>>,
+    drained: Option<oneshot::Sender<()>>,
+}
+
+#[async_trait]
+impl RecordSource for ChannelSource {
+    async fn poll(&mut self, _max: usize) -> streamlake::Result<SourceEvent> {
+        if self.records.is_empty() {
+            if let Some(drained) = self.drained.take() {
+                let _ = drained.send(());
+            }
+        }
+        Ok(match self.records.recv().await {
+            Some(records) => SourceEvent::Records {
+                records,
+                rejected: Vec::new(),
+            },
+            None => SourceEvent::End,
+        })
+    }
+
+    async fn commit(&mut self, durable: &[Position]) -> streamlake::Result<()> {
+        let _ = self.commits.send(durable.to_vec());
+        Ok(())
+    }
+}
+
+fn channel_source() -> (
+    ChannelSource,
+    mpsc::UnboundedSender<Vec<Record>>,
+    mpsc::UnboundedReceiver<Vec<Position>>,
+    oneshot::Receiver<()>,
+) {
+    let (tx, records) = mpsc::unbounded_channel();
+    let (commits, commit_rx) = mpsc::unbounded_channel();
+    let (drained, drained_rx) = oneshot::channel();
+    let source = ChannelSource {
+        records,
+        commits,
+        drained: Some(drained),
+    };
+    (source, tx, commit_rx, drained_rx)
+}
+
+fn sink(lake: &Lake) -> LakeSink {
+    LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("index={Index}")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_flushes_and_commits_while_the_source_stays_open() {
+    let lake = Lake::memory();
+    let (source, tx, mut commits, _drained) = channel_source();
+    let pipeline = Pipeline::new(source, sink(&lake))
+        .idle_timeout(Duration::from_secs(30))
+        .quiet();
+    let run = tokio::spawn(pipeline.run_until(std::future::pending()));
+    let records = numbered_records(50, 1);
+    tx.send(records.clone()).unwrap();
+
+    // Nothing else arrives; the paused clock jumps to the idle deadline.
+    let started = tokio::time::Instant::now();
+    let committed = commits.recv().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "flushed before the idle timeout"
+    );
+    assert_eq!(committed, vec![Position::new("t", 0, 49)]);
+    assert_same_rows(
+        &rows(&lake, "stock").await,
+        &values(&records),
+        "after idle flush",
+    );
+
+    drop(tx);
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!(stats.records_out, 50);
+}
+
+#[tokio::test]
+async fn shutdown_flushes_and_commits_what_was_accepted() {
+    let lake = Lake::memory();
+    let (source, tx, mut commits, drained) = channel_source();
+    let records = numbered_records(300, 3);
+    tx.send(records.clone()).unwrap();
+    let stats = Pipeline::new(source, sink(&lake))
+        .idle_timeout(Duration::from_secs(3600))
+        .quiet()
+        .run_until(async {
+            drained.await.unwrap();
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.records_out, 300);
+    let mut last = Vec::new();
+    while let Ok(c) = commits.try_recv() {
+        last = c;
+    }
+    assert_eq!(
+        last,
+        vec![
+            Position::new("t", 0, 99),
+            Position::new("t", 1, 99),
+            Position::new("t", 2, 99)
+        ]
+    );
+    assert_same_rows(
+        &rows(&lake, "stock").await,
+        &values(&records),
+        "after shutdown",
+    );
+}
