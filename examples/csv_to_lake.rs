@@ -23,6 +23,9 @@ struct Args {
     /// Generate this many synthetic stock rows instead (default when no --csv).
     #[arg(long)]
     synthetic: Option<u64>,
+    /// Rows per second for --synthetic (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Seed for --synthetic.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -126,7 +129,13 @@ async fn run(args: Args) -> streamlake::Result<()> {
             }
             Box::new(builder.open(path)?)
         }
-        None => Box::new(StockTicks::new(args.seed).count(args.synthetic.unwrap_or(100_000))),
+        None => {
+            let ticks = StockTicks::new(args.seed).count(args.synthetic.unwrap_or(100_000));
+            Box::new(match args.rate {
+                Some(rate) => ticks.rate(rate),
+                None => ticks,
+            })
+        }
     };
     let policy = match args.on_error {
         BadInputChoice::Fail => BadInputPolicy::Fail,

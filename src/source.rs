@@ -1,6 +1,7 @@
 //! [`RecordSource`]: where records come from, and where durable positions
 //! are committed back to.
 
+mod csv_cell;
 mod csv_file;
 mod generator;
 mod memory;
