@@ -1,6 +1,7 @@
 //! Local-directory lake sink throughput over 100k stock rows partitioned by
-//! index, beside a baseline that writes the same bytes into the same number
-//! of files with `std::fs::write`, in the same run.
+//! index, beside two baselines in the same run: what a script does (parse
+//! each row with serde_json, group by `Index`, write one file per index), and
+//! the floor (write the already grouped bytes with `std::fs::write`).
 //!
 //! `cargo bench --bench lake_sink`
 
@@ -34,6 +35,29 @@ fn lake_sink(c: &mut Criterion) {
             || tempfile::tempdir().unwrap(),
             |dir| {
                 for (index, bytes) in &by_index {
+                    let sub = dir.path().join(format!("index={index}"));
+                    std::fs::create_dir_all(&sub).unwrap();
+                    std::fs::write(sub.join("part.jsonl"), bytes).unwrap();
+                }
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("baseline_parse_group_write", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+                for r in &records {
+                    let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap();
+                    let file = files
+                        .entry(v["Index"].as_str().unwrap().to_string())
+                        .or_default();
+                    serde_json::to_writer(&mut *file, &v).unwrap();
+                    file.push(b'\n');
+                }
+                for (index, bytes) in &files {
                     let sub = dir.path().join(format!("index={index}"));
                     std::fs::create_dir_all(&sub).unwrap();
                     std::fs::write(sub.join("part.jsonl"), bytes).unwrap();

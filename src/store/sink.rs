@@ -1,6 +1,7 @@
 //! [`LakeSink`]: buffers records per source partition and partition path,
 //! and writes each closed group of objects atomically and idempotently.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -215,7 +216,8 @@ impl LakeSink {
         })
     }
 
-    /// Writes the group's objects (marker first) and marks it durable.
+    /// Writes the group's objects (marker first) and marks it durable. If
+    /// writing fails the group stays buffered, so a retry loses nothing.
     async fn close_group(
         &mut self,
         sp: &SourcePartition,
@@ -224,44 +226,64 @@ impl LakeSink {
         let Some(group) = self.groups.remove(sp) else {
             return Ok(());
         };
-        self.buffered_bytes -= group.memory;
+        let mut refused = Vec::new();
+        match self.write_group(sp, &group, &mut refused).await {
+            Ok(last_offset) => {
+                self.buffered_bytes -= group.memory;
+                self.durable.insert(sp.clone(), last_offset);
+                rejected.append(&mut refused);
+                Ok(())
+            }
+            Err(e) => {
+                self.groups.insert(sp.clone(), group);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_group(
+        &mut self,
+        sp: &SourcePartition,
+        group: &Group,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<i64> {
         let last_offset = group.replay_until.unwrap_or(group.last_offset);
         let mut objects = Vec::with_capacity(group.buffers.len());
-        for (path, buffer) in group.buffers {
-            if let Some(object) = self.encode_object(sp, &path, buffer.records, rejected)? {
+        for (path, buffer) in &group.buffers {
+            if let Some(object) = self.encode_object(sp, path, &buffer.records, rejected)? {
                 objects.push(object);
             }
         }
-        if !objects.is_empty() {
-            let store = self.lake.store().as_ref();
-            let marker = GroupMarker {
-                stream: sp.stream.to_string(),
-                partition: sp.partition,
-                first_offset: group.first_offset,
-                last_offset,
-                objects: objects
-                    .iter()
-                    .map(|o| MarkerObject {
-                        key: o.key.to_string(),
-                        records: o.records,
-                    })
-                    .collect(),
-            };
-            let key = marker_key(&self.lake, &self.table, sp, group.first_offset);
-            marker::create(store, &key, &marker).await?;
-            for object in objects {
-                let size = object.bytes.len() as u64;
-                let outcome = put_new(store, &object.key, object.bytes).await?;
-                if outcome == PutOutcome::Identical {
-                    tracing::debug!("{}: already in the lake with identical content", object.key);
-                }
-                self.stats.objects += 1;
-                self.stats.bytes += size;
-                self.stats.records += object.records as u64;
-            }
+        if objects.is_empty() {
+            return Ok(last_offset);
         }
-        self.durable.insert(sp.clone(), last_offset);
-        Ok(())
+        let store = self.lake.store().as_ref();
+        let marker = GroupMarker {
+            stream: sp.stream.to_string(),
+            partition: sp.partition,
+            first_offset: group.first_offset,
+            last_offset,
+            objects: objects
+                .iter()
+                .map(|o| MarkerObject {
+                    key: o.key.to_string(),
+                    records: o.records,
+                })
+                .collect(),
+        };
+        let key = marker_key(&self.lake, &self.table, sp, group.first_offset);
+        marker::create(store, &key, &marker).await?;
+        for object in objects {
+            let size = object.bytes.len() as u64;
+            let outcome = put_new(store, &object.key, object.bytes).await?;
+            if outcome == PutOutcome::Identical {
+                tracing::debug!("{}: already in the lake with identical content", object.key);
+            }
+            self.stats.objects += 1;
+            self.stats.bytes += size;
+            self.stats.records += object.records as u64;
+        }
+        Ok(last_offset)
     }
 
     /// Encodes one object, handing back records the encoder refuses.
@@ -269,13 +291,14 @@ impl LakeSink {
         &self,
         sp: &SourcePartition,
         path: &str,
-        mut records: Vec<Record>,
+        records: &[Record],
         rejected: &mut Vec<Rejected>,
     ) -> Result<Option<EncodedObject>> {
+        let mut records = Cow::Borrowed(records);
         let mut encoded = BytesMut::with_capacity(records.iter().map(|r| r.value.len() + 1).sum());
         while let Err(e) = self.encoder.encode(&records, &mut encoded) {
             encoded.clear();
-            let bad = records.remove(e.index);
+            let bad = records.to_mut().remove(e.index);
             rejected.push(Rejected::new(bad.position, bad.value, e.reason));
         }
         let Some(first) = records.first() else {

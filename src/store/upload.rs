@@ -6,6 +6,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::encode::Compression;
 use crate::error::{Error, Result};
 
 /// How [`put_new`] succeeded.
@@ -66,6 +67,17 @@ pub(crate) async fn put_new(
     }
 }
 
+/// A compressed object written by another build (another compressor
+/// version) differs in bytes but not in content; that is still a replay.
+fn same_after_decompression(key: &Path, a: &[u8], b: &[u8]) -> bool {
+    let compression = Compression::from_file_name(key.as_ref());
+    compression != Compression::None
+        && matches!(
+            (compression.decompress(a), compression.decompress(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 async fn compare_existing(store: &dyn ObjectStore, key: &Path, bytes: &[u8]) -> Result<PutOutcome> {
     let existing = store
         .get(key)
@@ -74,7 +86,7 @@ async fn compare_existing(store: &dyn ObjectStore, key: &Path, bytes: &[u8]) -> 
         .bytes()
         .await
         .map_err(|e| Error::store("get", key, e))?;
-    if existing == bytes {
+    if existing == bytes || same_after_decompression(key, &existing, bytes) {
         Ok(PutOutcome::Identical)
     } else {
         Err(Error::Conflict {
@@ -86,5 +98,49 @@ async fn compare_existing(store: &dyn ObjectStore, key: &Path, bytes: &[u8]) -> 
                 bytes.len()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn gzip(level: u32, text: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        Compression::Gzip(level).compress(text, &mut out).unwrap();
+        out.freeze()
+    }
+
+    #[tokio::test]
+    async fn replays_compare_content_not_compressor_output() {
+        let store = InMemory::new();
+        let key = Path::from("t/a.jsonl.gz");
+        let text = b"{\"a\":1}\n".repeat(500);
+        assert_eq!(
+            put_new(&store, &key, gzip(1, &text)).await.unwrap(),
+            PutOutcome::Created
+        );
+        let other_build = gzip(9, &text);
+        assert_ne!(other_build, gzip(1, &text));
+        assert_eq!(
+            put_new(&store, &key, other_build).await.unwrap(),
+            PutOutcome::Identical
+        );
+        let changed = gzip(1, b"{\"a\":2}\n");
+        assert!(matches!(
+            put_new(&store, &key, changed).await,
+            Err(Error::Conflict { .. })
+        ));
+        let plain = Path::from("t/a.jsonl");
+        put_new(&store, &plain, Bytes::from_static(b"x\n"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            put_new(&store, &plain, Bytes::from_static(b"y\n")).await,
+            Err(Error::Conflict { .. })
+        ));
     }
 }
