@@ -41,12 +41,15 @@ impl RecordSource for ChannelSource {
     }
 }
 
-fn channel_source() -> (
-    ChannelSource,
+/// The test's ends of a [`ChannelSource`]: send records, see commits, learn
+/// when everything sent was handed out.
+type SourceHandles = (
     mpsc::UnboundedSender<Vec<Record>>,
     mpsc::UnboundedReceiver<Vec<Position>>,
     oneshot::Receiver<()>,
-) {
+);
+
+fn channel_source() -> (ChannelSource, SourceHandles) {
     let (tx, records) = mpsc::unbounded_channel();
     let (commits, commit_rx) = mpsc::unbounded_channel();
     let (drained, drained_rx) = oneshot::channel();
@@ -55,7 +58,7 @@ fn channel_source() -> (
         commits,
         drained: Some(drained),
     };
-    (source, tx, commit_rx, drained_rx)
+    (source, (tx, commit_rx, drained_rx))
 }
 
 fn sink(lake: &Lake) -> LakeSink {
@@ -69,7 +72,7 @@ fn sink(lake: &Lake) -> LakeSink {
 #[tokio::test(start_paused = true)]
 async fn idle_timeout_flushes_and_commits_while_the_source_stays_open() {
     let lake = Lake::memory();
-    let (source, tx, mut commits, _drained) = channel_source();
+    let (source, (tx, mut commits, _drained)) = channel_source();
     let pipeline = Pipeline::new(source, sink(&lake))
         .idle_timeout(Duration::from_secs(30))
         .quiet();
@@ -99,7 +102,7 @@ async fn idle_timeout_flushes_and_commits_while_the_source_stays_open() {
 #[tokio::test]
 async fn shutdown_flushes_and_commits_what_was_accepted() {
     let lake = Lake::memory();
-    let (source, tx, mut commits, drained) = channel_source();
+    let (source, (tx, mut commits, drained)) = channel_source();
     let records = numbered_records(300, 3);
     tx.send(records.clone()).unwrap();
     let stats = Pipeline::new(source, sink(&lake))
