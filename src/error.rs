@@ -52,6 +52,27 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    /// A service (Kafka brokers, an object store endpoint) could not be
+    /// reached. Retrying later may help.
+    #[error("{what} is unreachable: {reason}")]
+    Unavailable {
+        /// What could not be reached, e.g. the broker list.
+        what: String,
+        /// What happened.
+        reason: String,
+    },
+
+    /// A Kafka client operation failed.
+    #[cfg(feature = "kafka")]
+    #[error("kafka {context}: {source}")]
+    Kafka {
+        /// What was being done, naming the topic or brokers.
+        context: String,
+        /// librdkafka's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+
     /// A local file operation failed (source file, checkpoint).
     #[error("{context}: {source}")]
     Io {
@@ -72,6 +93,20 @@ impl Error {
                 source,
                 object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
             ),
+            Error::Unavailable { .. } => true,
+            #[cfg(feature = "kafka")]
+            Error::Kafka { source, .. } => source.rdkafka_error_code().is_some_and(|code| {
+                use rdkafka::types::RDKafkaErrorCode as C;
+                matches!(
+                    code,
+                    C::BrokerTransportFailure
+                        | C::AllBrokersDown
+                        | C::MessageTimedOut
+                        | C::RequestTimedOut
+                        | C::QueueFull
+                        | C::NetworkException
+                )
+            }),
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted

@@ -23,7 +23,7 @@
 //! | feature   | adds | status |
 //! |-----------|------|--------|
 //! | (none)    | core traits, JSON Lines and CSV encoders, gzip/zstd, local-directory and in-memory lake sink, CSV/generator/memory sources, pipeline | available |
-//! | `kafka`   | Kafka consumer source and producer sink (rdkafka) | reserved |
+//! | `kafka`   | [`kafka`]: consumer source, producer sink, mock cluster (rdkafka) | available |
 //! | `s3`      | S3 lakes (`s3://bucket/prefix`) through object_store's AWS backend | reserved |
 //! | `parquet` | Parquet encoder | reserved |
 //! | `sql`     | crawler-backed SQL over the lake (DataFusion) | reserved |
@@ -52,6 +52,8 @@
 
 mod encode;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod lake;
 mod pipeline;
 mod record;

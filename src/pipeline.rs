@@ -139,7 +139,12 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
                         buffered = false;
                     }
                 }
-                SourceEvent::Revoked(partitions) => self.sink.discard(&partitions).await?,
+                SourceEvent::Revoked(partitions) => {
+                    // Commit what is durable while the partitions are still
+                    // ours, then drop the rest; the revoke completes after.
+                    self.commit_durable().await?;
+                    self.sink.discard(&partitions).await?;
+                }
                 SourceEvent::End => break,
             }
             self.commit_durable().await?;

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "kafka")]
+pub mod broker;
+
 use std::collections::BTreeMap;
 
 use futures::TryStreamExt;

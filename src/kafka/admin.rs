@@ -1,0 +1,84 @@
+//! Creating topics, and an in-process mock cluster for demos.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaConfig;
+use crate::error::{Error, Result};
+
+/// Creates `topic` with `partitions` partitions (replication factor 1) if it
+/// does not exist yet.
+pub async fn create_topic(config: &KafkaConfig, topic: &str, partitions: i32) -> Result<()> {
+    let brokers = config.brokers();
+    let admin: AdminClient<DefaultClientContext> =
+        config.client_config().create().map_err(|e| Error::Kafka {
+            context: format!("connecting to {brokers}"),
+            source: e,
+        })?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&new], &options)
+        .await
+        .map_err(|e| Error::Kafka {
+            context: format!("creating topic {topic} on {brokers}"),
+            source: e,
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(Error::Config(format!(
+                    "cannot create topic {name} on {brokers}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// librdkafka's in-process mock cluster: a Kafka-API broker living inside
+/// this process, for demos that need no set-up. Its data is gone when it is
+/// dropped.
+pub struct MockKafka {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+}
+
+impl MockKafka {
+    /// Starts a one-broker mock cluster.
+    pub fn start() -> Result<Self> {
+        let cluster = MockCluster::new(1).map_err(|e| Error::Kafka {
+            context: "starting the mock cluster".into(),
+            source: e,
+        })?;
+        Ok(Self { cluster })
+    }
+
+    /// Settings for clients of this cluster.
+    pub fn config(&self) -> KafkaConfig {
+        KafkaConfig::new(self.cluster.bootstrap_servers())
+    }
+
+    /// Creates a topic.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.cluster
+            .create_topic(topic, partitions, 1)
+            .map_err(|e| Error::Kafka {
+                context: format!("creating mock topic {topic}"),
+                source: e,
+            })
+    }
+}
+
+impl std::fmt::Debug for MockKafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockKafka")
+            .field("brokers", &self.cluster.bootstrap_servers())
+            .finish()
+    }
+}

@@ -1,0 +1,149 @@
+//! Kafka client settings: a librdkafka key/value map, from code or from the
+//! environment, with secrets redacted from `Debug`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rdkafka::ClientConfig;
+
+use crate::error::{Error, Result};
+
+/// librdkafka settings (`bootstrap.servers`, `security.protocol`,
+/// `sasl.password`, ...), passed through unchanged, so every librdkafka
+/// option works, SASL and SSL included.
+///
+/// ```
+/// use streamlake::kafka::KafkaConfig;
+/// let config = KafkaConfig::new("127.0.0.1:9092")
+///     .set("security.protocol", "SASL_SSL")
+///     .set("sasl.password", "hunter2");
+/// assert_eq!(config.brokers(), "127.0.0.1:9092");
+/// assert!(!format!("{config:?}").contains("hunter2"));
+///
+/// let env = [("KAFKA_BROKERS", "b:9092"), ("KAFKA_SASL_USERNAME", "me"), ("HOME", "/root")];
+/// let config = KafkaConfig::from_vars(env.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+/// assert_eq!(config.get("sasl.username"), Some("me"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaConfig {
+    settings: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// Settings for the brokers in `brokers` (`host:port[,host:port...]`).
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self::default().set("bootstrap.servers", brokers)
+    }
+
+    /// Settings from the environment: `KAFKA_BROKERS` (required) becomes
+    /// `bootstrap.servers`; every other `KAFKA_FOO_BAR` becomes `foo.bar`.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// [`from_env`](Self::from_env) over any list of variables.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut config = Self::default();
+        for (name, value) in vars {
+            if name == "KAFKA_BROKERS" {
+                config = config.set("bootstrap.servers", value);
+            } else if let Some(key) = name.strip_prefix("KAFKA_") {
+                config = config.set(key.to_ascii_lowercase().replace('_', "."), value);
+            }
+        }
+        if config.brokers().is_empty() {
+            return Err(Error::Config("KAFKA_BROKERS is not set".into()));
+        }
+        Ok(config)
+    }
+
+    /// Sets one librdkafka setting.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// One setting, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// The bootstrap broker list.
+    pub fn brokers(&self) -> &str {
+        self.get("bootstrap.servers").unwrap_or("")
+    }
+
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        self.client_config_with(&[])
+    }
+
+    /// librdkafka settings with `defaults` under the user's own.
+    pub(crate) fn client_config_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in &self.settings {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// True for settings whose values must never be printed.
+fn is_secret(key: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (k, v) in &self.settings {
+            if is_secret(k) {
+                map.entry(k, &"<redacted>");
+            } else {
+                map.entry(k, v);
+            }
+        }
+        map.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_maps_to_librdkafka_keys_and_secrets_are_redacted() {
+        let vars = [
+            ("KAFKA_BROKERS", "a:1,b:2"),
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_PASSWORD", "s3cret"),
+            ("KAFKA_SSL_KEY_PASSWORD", "k3y"),
+            ("PATH", "/bin"),
+        ];
+        let config = KafkaConfig::from_vars(vars.map(|(k, v)| (k.into(), v.into()))).unwrap();
+        assert_eq!(config.brokers(), "a:1,b:2");
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("path"), None);
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("k3y"),
+            "{debug}"
+        );
+        assert!(debug.contains("SASL_SSL"));
+        assert!(matches!(
+            KafkaConfig::from_vars(Vec::new()),
+            Err(Error::Config(_))
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! The polling thread behind [`KafkaSource`](super::KafkaSource).
+//!
+//! librdkafka must be polled regularly to stay in the consumer group, even
+//! while the pipeline is busy. A dedicated thread polls, turns messages into
+//! records and hands batches over a bounded channel. When the channel is
+//! full it pauses its partitions (backpressure) and keeps polling, so group
+//! membership and rebalances are served without buffering without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rdkafka::TopicPartitionList;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::record::{Headers, Position, Record, SourcePartition};
+
+/// What the polling thread hands to the source.
+pub(super) enum Event {
+    Records(Vec<Record>),
+    /// Partitions are being revoked; the revoke completes when the sender
+    /// is answered (or dropped).
+    Revoked(Vec<SourcePartition>, std_mpsc::SyncSender<()>),
+    Error(rdkafka::error::KafkaError),
+}
+
+/// Consumer context: blocks a revoke until the pipeline has dropped the
+/// revoked partitions' buffers and committed what is durable.
+pub(super) struct SourceContext {
+    pub(super) events: mpsc::Sender<Event>,
+    /// Records polled but not yet handed over.
+    pub(super) pending: Mutex<Vec<Record>>,
+    pub(super) revoke_timeout: Duration,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked = partitions(list);
+        // Nothing to hand over when the source is gone (the consumer is
+        // closing as it is dropped, possibly on an async runtime thread).
+        if revoked.is_empty() || self.events.is_closed() {
+            return;
+        }
+        // Never hand over what was polled for a partition we are losing.
+        self.pending
+            .lock()
+            .expect("pending records poisoned")
+            .retain(|r| !revoked.contains(&r.position.source_partition()));
+        let (ack, acked) = std_mpsc::sync_channel(1);
+        tracing::info!("revoking {revoked:?}: waiting for the pipeline to drop and commit");
+        if self
+            .events
+            .blocking_send(Event::Revoked(revoked, ack))
+            .is_ok()
+            && acked.recv_timeout(self.revoke_timeout) == Err(std_mpsc::RecvTimeoutError::Timeout)
+        {
+            tracing::warn!(
+                "revoke went ahead after {:?} without the pipeline",
+                self.revoke_timeout
+            );
+        }
+    }
+}
+
+fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
+    list.elements()
+        .iter()
+        .map(|e| SourcePartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+/// Polls until `stop` is set or the source is dropped.
+pub(super) fn run(
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    batch_size: usize,
+    stop: Arc<AtomicBool>,
+) {
+    let events = consumer.context().events.clone();
+    let mut topics: HashMap<String, Arc<str>> = HashMap::new();
+    let mut paused = false;
+    while !stop.load(Ordering::Relaxed) {
+        let waiting = consumer
+            .context()
+            .pending
+            .lock()
+            .expect("pending poisoned")
+            .len();
+        // Wait for messages when there is nothing to hand over, or when the
+        // pipeline is not pulling (paused); otherwise fill the batch.
+        let timeout = if waiting == 0 || paused {
+            Duration::from_millis(100)
+        } else {
+            Duration::ZERO
+        };
+        match consumer.poll(timeout) {
+            Some(Ok(message)) => {
+                let record = to_record(&message, &mut topics);
+                consumer
+                    .context()
+                    .pending
+                    .lock()
+                    .expect("pending poisoned")
+                    .push(record);
+                if waiting + 1 < batch_size {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!("kafka consumer: {e}");
+                if is_fatal(&e) && events.blocking_send(Event::Error(e)).is_err() {
+                    return;
+                }
+            }
+            None => {}
+        }
+        let batch =
+            std::mem::take(&mut *consumer.context().pending.lock().expect("pending poisoned"));
+        if batch.is_empty() {
+            continue;
+        }
+        match events.try_send(Event::Records(batch)) {
+            Ok(()) => {
+                if paused {
+                    set_paused(&consumer, false);
+                    paused = false;
+                }
+            }
+            Err(TrySendError::Full(Event::Records(batch))) => {
+                let mut pending = consumer.context().pending.lock().expect("pending poisoned");
+                let newer = std::mem::replace(&mut *pending, batch);
+                pending.extend(newer);
+                drop(pending);
+                if !paused {
+                    set_paused(&consumer, true);
+                    paused = true;
+                }
+            }
+            Err(_) => return, // the source was dropped
+        }
+    }
+}
+
+fn set_paused(consumer: &BaseConsumer<SourceContext>, pause: bool) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    let result = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    match result {
+        Ok(()) => tracing::debug!(
+            "{} {} partitions",
+            if pause { "paused" } else { "resumed" },
+            assignment.count()
+        ),
+        Err(e) => tracing::warn!(
+            "cannot {} partitions: {e}",
+            if pause { "pause" } else { "resume" }
+        ),
+    }
+}
+
+fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::Fatal
+                | C::UnknownTopicOrPartition
+                | C::TopicAuthorizationFailed
+                | C::GroupAuthorizationFailed
+        )
+    )
+}
+
+fn to_record(message: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str>>) -> Record {
+    let topic = match topics.get(message.topic()) {
+        Some(topic) => topic.clone(),
+        None => {
+            let topic: Arc<str> = message.topic().into();
+            topics.insert(message.topic().to_string(), topic.clone());
+            topic
+        }
+    };
+    let mut headers = Headers::new();
+    if let Some(h) = message.headers() {
+        for header in h.iter() {
+            headers.push(header.key, header.value.map(Bytes::copy_from_slice));
+        }
+    }
+    Record {
+        key: message.key().map(Bytes::copy_from_slice),
+        value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+        headers,
+        timestamp: message.timestamp().to_millis(),
+        position: Position {
+            stream: topic,
+            partition: message.partition(),
+            offset: message.offset(),
+        },
+    }
+}

@@ -1,0 +1,126 @@
+//! A real Kafka-API broker (tansu, sqlite storage) per test, on a free
+//! loopback port, in a temporary directory, stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use streamlake::kafka::{KafkaConfig, create_topic};
+
+pub struct Broker {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// The tansu binary: `$STREAMLAKE_TANSU`, the project's tool cache, or PATH.
+fn tansu() -> PathBuf {
+    if let Ok(path) = std::env::var("STREAMLAKE_TANSU") {
+        return path.into();
+    }
+    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/streamlake/tools/bin/tansu");
+    if cached.exists() {
+        return cached;
+    }
+    let on_path = Command::new("tansu").arg("--version").output();
+    assert!(
+        on_path.is_ok_and(|o| o.status.success()),
+        "the tansu Kafka broker is not installed: run `scripts/services.sh install` \
+         (cargo install tansu@0.6.0 --locked --features dynostore,libsql \
+         --root ~/.cache/streamlake/tools), or set STREAMLAKE_TANSU"
+    );
+    "tansu".into()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    /// Starts a broker and waits until it says it is ready.
+    pub fn start() -> Self {
+        let mut broker = Broker {
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+        };
+        broker.launch();
+        broker
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stdout.read_line(&mut line).unwrap();
+            assert!(
+                n > 0,
+                "tansu exited before it was ready (port {})",
+                self.port
+            );
+            if line.starts_with("ready in") {
+                break;
+            }
+        }
+        // Keep draining stdout so the broker never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        self.child = Some(child);
+    }
+
+    /// Client settings for this broker.
+    pub fn config(&self) -> KafkaConfig {
+        KafkaConfig::new(format!("127.0.0.1:{}", self.port))
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a topic through the admin API.
+    pub async fn topic(&self, name: &str, partitions: i32) {
+        create_topic(&self.config(), name, partitions)
+            .await
+            .unwrap();
+    }
+
+    /// Kills the broker (SIGKILL); its data stays in the directory.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
