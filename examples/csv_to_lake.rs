@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use streamlake::{
-    BadInputChoice, BadInputPolicy, Compression, CsvEncoder, CsvSource, Encoder, JsonLinesEncoder,
-    Lake, LakeSink, Pipeline, RecordSource, StockTicks,
+    BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
+    encoder_named,
 };
 
 #[derive(Parser, Debug)]
@@ -35,12 +35,12 @@ struct Args {
     /// Table name: the first level under the lake.
     #[arg(long, default_value = "stock")]
     table: String,
-    /// Object format.
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-    format: Format,
-    /// Whole-object compression.
-    #[arg(long, value_enum, default_value_t = Compress::None)]
-    compression: Compress,
+    /// Object format: jsonl or csv.
+    #[arg(long, default_value = "jsonl")]
+    format: String,
+    /// Whole-object compression: none, gzip or zstd.
+    #[arg(long, default_value = "none")]
+    compression: Compression,
     /// Hive partition template over fields ({Index}) and record time ({@year}, {@date}, ...).
     #[arg(long, default_value = "index={Index}/year={@year}")]
     partition_by: String,
@@ -70,19 +70,6 @@ struct Args {
     quiet: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Jsonl,
-    Csv,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Compress {
-    None,
-    Gzip,
-    Zstd,
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -103,19 +90,11 @@ async fn main() {
 
 async fn run(args: Args) -> streamlake::Result<()> {
     let lake = Lake::open(&args.lake)?;
-    let encoder: Box<dyn Encoder> = match args.format {
-        Format::Jsonl => Box::new(JsonLinesEncoder::new()),
-        Format::Csv => Box::new(CsvEncoder::new()),
-    };
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder.into())
-        .compression(match args.compression {
-            Compress::None => Compression::None,
-            Compress::Gzip => Compression::gzip(),
-            Compress::Zstd => Compression::zstd(),
-        })
+        .encoder_arc(encoder_named(&args.format)?)
+        .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
         .build()?;
     let source: Box<dyn RecordSource> = match &args.csv {
@@ -137,15 +116,10 @@ async fn run(args: Args) -> streamlake::Result<()> {
             })
         }
     };
-    let policy = match args.on_error {
-        BadInputChoice::Fail => BadInputPolicy::Fail,
-        BadInputChoice::Skip => BadInputPolicy::Skip,
-        BadInputChoice::DeadLetter => BadInputPolicy::dead_letter_to(&lake),
-    };
     let mut pipeline = Pipeline::new(source, sink)
         .batch_size(args.batch_size)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
-        .on_bad_input(policy);
+        .on_bad_input(args.on_error.policy(&lake));
     if args.quiet {
         pipeline = pipeline.quiet();
     }

@@ -16,6 +16,7 @@ mod csv;
 mod jsonl;
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
@@ -35,6 +36,18 @@ pub trait Encoder: Send + Sync + fmt::Debug {
 
     /// Appends the encoding of `records` (one whole object) to `out`.
     fn encode(&self, records: &[Record], out: &mut BytesMut) -> Result<(), EncodeError>;
+}
+
+/// The encoder for a format name: `jsonl` or `csv` (columns from the first
+/// record of each object).
+pub fn encoder_named(name: &str) -> crate::error::Result<Arc<dyn Encoder>> {
+    match name {
+        "jsonl" => Ok(Arc::new(JsonLinesEncoder::new())),
+        "csv" => Ok(Arc::new(CsvEncoder::new())),
+        other => Err(crate::error::Error::Config(format!(
+            "format {other:?}: expected jsonl or csv"
+        ))),
+    }
 }
 
 /// A record an [`Encoder`] could not encode.

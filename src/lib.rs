@@ -64,7 +64,9 @@ mod store;
 mod time;
 mod value;
 
-pub use crate::encode::{Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder};
+pub use crate::encode::{
+    Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_named,
+};
 pub use crate::error::{Error, Result};
 pub use crate::lake::Lake;
 pub use crate::pipeline::{

@@ -46,6 +46,7 @@ pub struct Pipeline<S, K> {
     idle_timeout: Duration,
     bad_input: BadInputPolicy,
     progress_every: Option<Duration>,
+    stop_when_idle: Option<Duration>,
     stats: PipelineStats,
 }
 
@@ -60,6 +61,7 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
             idle_timeout: Duration::from_secs(5),
             bad_input: BadInputPolicy::Fail,
             progress_every: Some(Duration::from_secs(5)),
+            stop_when_idle: None,
             stats: PipelineStats::default(),
         }
     }
@@ -89,6 +91,14 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         self
     }
 
+    /// Stop (flush, commit, return) once the source has been idle (ready,
+    /// with nothing to read) for this long: for draining a topic in a batch
+    /// job. A consumer still joining its group is not idle.
+    pub fn stop_when_idle(mut self, after: Duration) -> Self {
+        self.stop_when_idle = Some(after);
+        self
+    }
+
     /// No progress lines.
     pub fn quiet(self) -> Self {
         self.progress_every(None)
@@ -113,13 +123,14 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         let mut last_record = Instant::now();
         let mut last_progress = Instant::now();
         let mut buffered = false;
+        let mut idle_since: Option<Instant> = None;
         loop {
-            let idle_deadline = last_record + self.idle_timeout;
+            let flush_at = buffered.then(|| last_record + self.idle_timeout);
             let event = tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 event = self.source.poll(self.batch_size) => event?,
-                _ = tokio::time::sleep_until(idle_deadline), if buffered => SourceEvent::Idle,
+                _ = sleep_until_some(flush_at) => SourceEvent::Idle,
             };
             match event {
                 SourceEvent::Records { records, rejected } => {
@@ -130,6 +141,7 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
                         self.handle_rejected(rejected).await?;
                         buffered = true;
                         last_record = Instant::now();
+                        idle_since = None;
                     }
                 }
                 SourceEvent::Idle => {
@@ -137,6 +149,12 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
                         let rejected = self.sink.flush().await?;
                         self.handle_rejected(rejected).await?;
                         buffered = false;
+                    }
+                    if let Some(after) = self.stop_when_idle {
+                        if idle_since.get_or_insert_with(Instant::now).elapsed() >= after {
+                            tracing::info!("source idle for {after:?}: stopping");
+                            break;
+                        }
                     }
                 }
                 SourceEvent::Revoked(partitions) => {
@@ -197,5 +215,13 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
             }
         }
         Ok(())
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -31,6 +31,9 @@ impl Compression {
         Compression::Zstd(3)
     }
 
+    /// The names [`FromStr`](std::str::FromStr) accepts.
+    pub const NAMES: [&str; 3] = ["none", "gzip", "zstd"];
+
     /// The file-name suffix this compression adds (`.gz`, `.zst`, or none).
     pub fn suffix(&self) -> &'static str {
         match self {
@@ -84,6 +87,23 @@ impl Compression {
             }
         }
         Ok(out)
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = crate::error::Error;
+
+    /// `none`, `gzip` (level 6) or `zstd` (level 3).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::gzip()),
+            "zstd" => Ok(Compression::zstd()),
+            other => Err(crate::error::Error::Config(format!(
+                "compression {other:?}: expected one of {:?}",
+                Self::NAMES
+            ))),
+        }
     }
 }
 

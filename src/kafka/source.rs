@@ -208,8 +208,15 @@ impl RecordSource for KafkaSource {
             }
             let _ = ack.send(());
         }
-        // Cancel-safe: a batch not received stays in the channel.
-        match tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await {
+        // Cancel-safe: a batch not received stays in the channel. A member
+        // without partitions (still joining) is not idle: keep waiting.
+        let event = loop {
+            match tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await {
+                Err(_) if self.assignment().is_empty() => continue,
+                other => break other,
+            }
+        };
+        match event {
             Err(_) => Ok(SourceEvent::Idle),
             Ok(None) => Ok(SourceEvent::End),
             Ok(Some(Event::Records(records))) => Ok(SourceEvent::Records {

@@ -56,6 +56,17 @@ pub enum BadInputChoice {
     DeadLetter,
 }
 
+impl BadInputChoice {
+    /// The policy, dead-lettering into `lake`'s `_errors/` prefix.
+    pub fn policy(self, lake: &Lake) -> BadInputPolicy {
+        match self {
+            BadInputChoice::Fail => BadInputPolicy::Fail,
+            BadInputChoice::Skip => BadInputPolicy::Skip,
+            BadInputChoice::DeadLetter => BadInputPolicy::dead_letter_to(lake),
+        }
+    }
+}
+
 impl FromStr for BadInputChoice {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
