@@ -17,6 +17,9 @@ use streamlake::{
 #[derive(Parser, Debug)]
 #[command(about = "Consume a Kafka topic into a partitioned lake, committing only durable offsets")]
 struct Args {
+    /// Any librdkafka setting, repeatable: -X session.timeout.ms=6000.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Broker list (default: $KAFKA_BROKERS, else an in-process mock cluster with demo data).
     #[arg(long)]
     brokers: Option<String>,
@@ -86,7 +89,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .clone()
         .or_else(|| std::env::var("KAFKA_BROKERS").ok())
     {
-        Some(brokers) => KafkaConfig::new(brokers),
+        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
         None => {
             let mock = MockKafka::start()?;
             mock.create_topic(&args.topic, 3)?;

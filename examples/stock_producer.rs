@@ -13,6 +13,9 @@ use streamlake::{BadInputChoice, CsvSource, Lake, Pipeline, RecordSource, StockT
 #[derive(Parser, Debug)]
 #[command(about = "Publish stock rows (CSV file or synthetic) to a Kafka topic as JSON")]
 struct Args {
+    /// Any librdkafka setting, repeatable: -X session.timeout.ms=6000.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Broker list (default: $KAFKA_BROKERS, else an in-process mock cluster).
     #[arg(long)]
     brokers: Option<String>,
@@ -61,7 +64,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
         .clone()
         .or_else(|| std::env::var("KAFKA_BROKERS").ok())
     {
-        Some(brokers) => KafkaConfig::new(brokers),
+        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
         None => {
             let mock = MockKafka::start()?;
             mock.create_topic(&args.topic, 3)?;

@@ -5,37 +5,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use common::{assert_same_rows, rows, values};
+use common::{assert_same_rows, example, rows, values};
 use streamlake::{CsvEncoder, Encoder, Lake, Record, StockTicks};
 
 const ROWS: usize = 100_000;
 const KILLS: usize = 12;
-
-/// The example binary, built (or found up to date) by the same cargo that
-/// runs this test, so the child always runs the code under test.
-fn example(name: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("running cargo to build the example");
-    assert!(status.success(), "building example {name} failed");
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds examples)",
-        path.display()
-    );
-    path
-}
 
 fn write_csv(path: &Path, records: &[Record]) {
     let mut out = BytesMut::new();

@@ -63,6 +63,17 @@ impl KafkaConfig {
         self
     }
 
+    /// Sets `key=value` pairs, as given on a command line (`-X key=value`).
+    pub fn set_all<'a>(mut self, pairs: impl IntoIterator<Item = &'a str>) -> Result<Self> {
+        for pair in pairs {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("Kafka setting {pair:?} is not key=value")))?;
+            self = self.set(key.trim(), value.trim());
+        }
+        Ok(self)
+    }
+
     /// One setting, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.settings.get(key).map(String::as_str)

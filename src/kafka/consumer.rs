@@ -38,12 +38,26 @@ pub(super) struct SourceContext {
     pub(super) revoke_timeout: Duration,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    /// Client-wide errors (brokers down, authentication): reported, while
+    /// librdkafka keeps retrying.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!("kafka brokers unreachable or failing ({error}): {reason}");
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else {
-            return;
+        let list = match rebalance {
+            Rebalance::Revoke(list) => list,
+            Rebalance::Assign(list) => {
+                tracing::info!("assigned {:?}", partitions(list));
+                return;
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!("rebalance failed: {e}");
+                return;
+            }
         };
         let revoked = partitions(list);
         // Nothing to hand over when the source is gone (the consumer is

@@ -7,6 +7,8 @@
 pub mod broker;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
 
 use futures::TryStreamExt;
 use streamlake::object_store::{ObjectStore, ObjectStoreExt};
@@ -116,4 +118,25 @@ pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
         extra.len(),
         extra.first()
     );
+}
+
+/// The example binary, built (or found up to date) by the same cargo that
+/// runs this test, so the child always runs the code under test.
+pub fn example(name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--all-features", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("running cargo to build the example");
+    assert!(status.success(), "building example {name} failed");
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds examples)",
+        path.display()
+    );
+    path
 }
