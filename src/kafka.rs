@@ -23,3 +23,5 @@ pub use self::admin::{MockKafka, create_topic};
 pub use self::config::KafkaConfig;
 pub use self::sink::{KafkaSink, KafkaSinkBuilder};
 pub use self::source::{KafkaSource, KafkaSourceBuilder, StartFrom};
+/// The `rdkafka` crate this module is built on, so users name the same version.
+pub use rdkafka;

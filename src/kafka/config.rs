@@ -84,7 +84,9 @@ impl KafkaConfig {
         self.get("bootstrap.servers").unwrap_or("")
     }
 
-    pub(crate) fn client_config(&self) -> ClientConfig {
+    /// These settings as an `rdkafka` client configuration, for building
+    /// other rdkafka clients with the same connection settings.
+    pub fn client_config(&self) -> ClientConfig {
         self.client_config_with(&[])
     }
 

@@ -11,6 +11,7 @@ pub struct Broker {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    engine: &'static str,
 }
 
 /// The tansu binary: `$STREAMLAKE_TANSU`, the project's tool cache, or PATH.
@@ -42,12 +43,20 @@ fn free_port() -> u16 {
 }
 
 impl Broker {
-    /// Starts a broker and waits until it says it is ready.
+    /// Starts a broker (sqlite storage) and waits until it says it is ready.
     pub fn start() -> Self {
+        Self::start_with("sqlite://tansu.db")
+    }
+
+    /// Starts a broker on a storage engine: `sqlite://tansu.db` for
+    /// correctness, `memory://tansu/` for one-pass throughput runs only (it
+    /// skips records when a consumer resumes).
+    pub fn start_with(engine: &'static str) -> Self {
         let mut broker = Broker {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
+            engine,
         };
         broker.launch();
         broker
@@ -63,7 +72,7 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", self.engine])
             .current_dir(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
