@@ -1,5 +1,8 @@
-//! End-to-end Kafka throughput against a local tansu broker (memory engine),
-//! each streamlake path beside a bare rdkafka loop in the same run:
+//! End-to-end Kafka throughput against local tansu brokers, each streamlake
+//! path beside a bare rdkafka loop in the same run. Producing runs on the
+//! memory engine; consuming on the sqlite engine, because the memory engine
+//! skips records when a consumer resumes a paused partition (which the
+//! source does under backpressure):
 //!
 //! - produce: `KafkaSink` in a `Pipeline` vs a bare `FutureProducer` loop
 //!   with the same settings (idempotent, acks=all, lz4, linger 5 ms);
@@ -61,6 +64,7 @@ async fn main() {
         p.await.unwrap().unwrap();
     }
     let bare_produce = rate(N, start);
+    eprintln!("bare produce: {bare_produce:.0}/s");
 
     let sink = KafkaSink::builder(config.clone())
         .topic("lake")
@@ -75,6 +79,26 @@ async fn main() {
         .await
         .unwrap();
     let lake_produce = rate(N, start);
+    eprintln!("streamlake produce: {lake_produce:.0}/s");
+
+    // Consumers read from a sqlite-engine broker, filled by the bare producer.
+    let broker = broker::Broker::start_with("sqlite://tansu.db");
+    broker.topic("bare", 3).await;
+    broker.topic("lake", 3).await;
+    let config = broker.config();
+    for topic in ["bare", "lake"] {
+        let sink = KafkaSink::builder(config.clone())
+            .topic(topic)
+            .key_field("Index")
+            .build()
+            .unwrap();
+        Pipeline::new(MemorySource::new(rows.clone()), sink)
+            .batch_size(4096)
+            .quiet()
+            .run()
+            .await
+            .unwrap();
+    }
 
     let consumer: BaseConsumer = config
         .client_config()
@@ -92,6 +116,7 @@ async fn main() {
         }
     }
     let bare_consume = rate(N, start);
+    eprintln!("bare consume: {bare_consume:.0}/s");
 
     let dir = tempfile::tempdir().unwrap();
     let mut source = KafkaSource::builder(config.clone())
@@ -118,7 +143,7 @@ async fn main() {
     let lake_consume = rate(N, start);
 
     println!(
-        "{N} stock rows, {:.1} MB of JSON, tansu memory engine, 3 partitions",
+        "{N} stock rows, {:.1} MB of JSON, 3 partitions; produce on tansu memory, consume on tansu sqlite",
         bytes as f64 / 1e6
     );
     println!("produce  bare FutureProducer loop : {bare_produce:>9.0} records/s");

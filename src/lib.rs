@@ -74,7 +74,7 @@ pub use crate::pipeline::{
 };
 pub use crate::record::{Header, Headers, Position, Record, SourcePartition};
 pub use crate::rejected::Rejected;
-pub use crate::sink::{MemorySink, RecordSink, SinkStats};
+pub use crate::sink::{DurablePositions, MemorySink, RecordSink, SinkStats};
 pub use crate::source::{
     CsvSource, CsvSourceBuilder, MemorySource, RecordSource, SourceEvent, StockTicks,
 };

@@ -2,12 +2,40 @@
 
 mod memory;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 pub use self::memory::MemorySink;
 use crate::error::Result;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
+
+/// The latest durable offset of each source partition, not yet reported:
+/// the bookkeeping behind [`RecordSink::take_durable`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurablePositions(BTreeMap<SourcePartition, i64>);
+
+impl DurablePositions {
+    /// Records that everything up to `offset` in `partition` is durable.
+    pub fn advance(&mut self, partition: SourcePartition, offset: i64) {
+        let entry = self.0.entry(partition).or_insert(offset);
+        *entry = (*entry).max(offset);
+    }
+
+    /// The positions recorded since the last call, one per partition.
+    pub fn take(&mut self) -> Vec<Position> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|(sp, offset)| sp.at(offset))
+            .collect()
+    }
+
+    /// Forgets the given partitions (revoked: never reported).
+    pub fn forget(&mut self, partitions: &[SourcePartition]) {
+        self.0.retain(|sp, _| !partitions.contains(sp));
+    }
+}
 
 /// Counters a sink keeps about what it made durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

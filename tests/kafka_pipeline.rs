@@ -37,8 +37,9 @@ async fn produce_stock(broker: &Broker, topic: &str, n: usize) -> Vec<Record> {
 
 /// `kafka_to_lake` against the broker; the short session timeout lets the
 /// group notice a killed member quickly.
-fn kafka_to_lake(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Child {
-    Command::new(exe)
+fn command(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(exe);
+    command
         .args([
             "--brokers",
             &broker.brokers(),
@@ -53,22 +54,22 @@ fn kafka_to_lake(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Ch
             "--partition-by",
             "index={Index}",
         ])
-        .args([
-            "--max-records-per-object",
-            "500",
-            "--idle-timeout",
-            "1",
-            "--verbose",
-        ])
+        .args(["--max-records-per-object", "500", "--idle-timeout", "1"])
         .args([
             "-X",
             "session.timeout.ms=6000",
             "-X",
             "heartbeat.interval.ms=500",
-            "-X",
-            "max.poll.interval.ms=10000",
         ])
-        .args(extra)
+        .args(["-X", "max.poll.interval.ms=10000"])
+        .args(extra);
+    command
+}
+
+/// Starts `kafka_to_lake` logging every commit on its piped stderr.
+fn kafka_to_lake(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Child {
+    command(exe, broker, lake, extra)
+        .arg("--verbose")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,32 +100,10 @@ fn drain(stderr: BufReader<std::process::ChildStderr>) {
     });
 }
 
+/// Runs `kafka_to_lake` until the topic is drained.
 fn finish(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) {
-    let out = Command::new(exe)
-        .args([
-            "--brokers",
-            &broker.brokers(),
-            "--topic",
-            "stock",
-            "--group",
-            "lake",
-        ])
-        .args([
-            "--lake",
-            lake.to_str().unwrap(),
-            "--partition-by",
-            "index={Index}",
-        ])
-        .args(["--max-records-per-object", "500", "--exit-when-idle", "3"])
-        .args(extra)
-        .args([
-            "-X",
-            "session.timeout.ms=6000",
-            "-X",
-            "heartbeat.interval.ms=500",
-            "-X",
-            "max.poll.interval.ms=10000",
-        ])
+    let out = command(exe, broker, lake, extra)
+        .args(["--exit-when-idle", "3"])
         .output()
         .unwrap();
     assert!(

@@ -94,27 +94,38 @@ fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
 }
 
 /// Polls until `stop` is set or the source is dropped.
+///
+/// Backpressure with hysteresis: while the channel is full, records keep
+/// collecting in `pending`; at `PAUSE_AT` batches the partitions are paused
+/// (polling goes on for the group's sake), and they resume once everything
+/// pending was handed over. Pausing on every momentarily full channel would
+/// make librdkafka restart its fetches all the time.
 pub(super) fn run(
     consumer: Arc<BaseConsumer<SourceContext>>,
     batch_size: usize,
     stop: Arc<AtomicBool>,
 ) {
+    const PAUSE_AT: usize = 4;
     let events = consumer.context().events.clone();
     let mut topics: HashMap<String, Arc<str>> = HashMap::new();
-    let mut paused = false;
-    while !stop.load(Ordering::Relaxed) {
-        let waiting = consumer
+    let (mut paused, mut channel_full) = (false, false);
+    let pending_len = || {
+        consumer
             .context()
             .pending
             .lock()
             .expect("pending poisoned")
-            .len();
-        // Wait for messages when there is nothing to hand over, or when the
-        // pipeline is not pulling (paused); otherwise fill the batch.
-        let timeout = if waiting == 0 || paused {
-            Duration::from_millis(100)
-        } else {
-            Duration::ZERO
+            .len()
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let waiting = pending_len();
+        // Block for messages when there is nothing to hand over or when
+        // paused; wait briefly while the pipeline drains a full channel;
+        // otherwise fill the batch without waiting.
+        let timeout = match (waiting, paused, channel_full) {
+            (0, _, _) | (_, true, _) => Duration::from_millis(100),
+            (_, false, true) => Duration::from_millis(2),
+            _ => Duration::ZERO,
         };
         match consumer.poll(timeout) {
             Some(Ok(message)) => {
@@ -125,7 +136,7 @@ pub(super) fn run(
                     .lock()
                     .expect("pending poisoned")
                     .push(record);
-                if waiting + 1 < batch_size {
+                if waiting + 1 < batch_size && !channel_full {
                     continue;
                 }
             }
@@ -137,29 +148,35 @@ pub(super) fn run(
             }
             None => {}
         }
-        let batch =
-            std::mem::take(&mut *consumer.context().pending.lock().expect("pending poisoned"));
-        if batch.is_empty() {
-            continue;
-        }
-        match events.try_send(Event::Records(batch)) {
-            Ok(()) => {
-                if paused {
-                    set_paused(&consumer, false);
-                    paused = false;
-                }
-            }
-            Err(TrySendError::Full(Event::Records(batch))) => {
+        loop {
+            let batch: Vec<Record> = {
                 let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-                let newer = std::mem::replace(&mut *pending, batch);
-                pending.extend(newer);
-                drop(pending);
-                if !paused {
-                    set_paused(&consumer, true);
-                    paused = true;
-                }
+                let n = pending.len().min(batch_size);
+                pending.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                channel_full = false;
+                break;
             }
-            Err(_) => return, // the source was dropped
+            match events.try_send(Event::Records(batch)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(Event::Records(batch))) => {
+                    let mut pending = consumer.context().pending.lock().expect("pending poisoned");
+                    let newer = std::mem::replace(&mut *pending, batch);
+                    pending.extend(newer);
+                    channel_full = true;
+                    break;
+                }
+                Err(_) => return, // the source was dropped
+            }
+        }
+        let waiting = pending_len();
+        if !paused && waiting >= PAUSE_AT * batch_size {
+            set_paused(&consumer, true);
+            paused = true;
+        } else if paused && waiting == 0 {
+            set_paused(&consumer, false);
+            paused = false;
         }
     }
 }

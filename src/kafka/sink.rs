@@ -14,7 +14,7 @@ use super::KafkaConfig;
 use crate::error::{Error, Result};
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
-use crate::sink::{RecordSink, SinkStats};
+use crate::sink::{DurablePositions, RecordSink, SinkStats};
 use crate::value::{JsonFields, is_container, scalar_text};
 
 /// Publishes records to one topic.
@@ -33,7 +33,7 @@ pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
     key_field: Option<String>,
-    durable: BTreeMap<SourcePartition, i64>,
+    durable: DurablePositions,
     stats: SinkStats,
 }
 
@@ -127,7 +127,7 @@ impl KafkaSinkBuilder {
             producer,
             topic,
             key_field: self.key_field,
-            durable: BTreeMap::new(),
+            durable: DurablePositions::default(),
             stats: SinkStats::default(),
         })
     }
@@ -204,7 +204,7 @@ impl RecordSink for KafkaSink {
         self.stats.bytes += settled.bytes;
         self.stats.records += (records.len() - rejected.len()) as u64;
         for (sp, offset) in last {
-            self.durable.insert(sp, offset);
+            self.durable.advance(sp, offset);
         }
         Ok(rejected)
     }
@@ -214,14 +214,11 @@ impl RecordSink for KafkaSink {
     }
 
     fn take_durable(&mut self) -> Vec<Position> {
-        std::mem::take(&mut self.durable)
-            .into_iter()
-            .map(|(sp, offset)| sp.at(offset))
-            .collect()
+        self.durable.take()
     }
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
-        self.durable.retain(|sp, _| !partitions.contains(sp));
+        self.durable.forget(partitions);
         Ok(())
     }
 

@@ -139,7 +139,7 @@ impl KafkaSourceBuilder {
             ));
         }
         let brokers = self.config.brokers().to_string();
-        let (tx, events) = mpsc::channel(4);
+        let (tx, events) = mpsc::channel(8);
         let context = SourceContext {
             events: tx,
             pending: Mutex::new(Vec::new()),

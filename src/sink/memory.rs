@@ -1,11 +1,10 @@
 //! In-memory sink for tests and documentation.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{RecordSink, SinkStats};
+use super::{DurablePositions, RecordSink, SinkStats};
 use crate::error::Result;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
@@ -24,7 +23,7 @@ use crate::rejected::Rejected;
 #[derive(Debug, Default)]
 pub struct MemorySink {
     records: Arc<Mutex<Vec<Record>>>,
-    durable: BTreeMap<SourcePartition, i64>,
+    durable: DurablePositions,
     stats: SinkStats,
 }
 
@@ -45,7 +44,7 @@ impl RecordSink for MemorySink {
     async fn write(&mut self, records: Vec<Record>) -> Result<Vec<Rejected>> {
         for r in &records {
             self.durable
-                .insert(r.position.source_partition(), r.position.offset);
+                .advance(r.position.source_partition(), r.position.offset);
             self.stats.bytes += r.value.len() as u64;
         }
         self.stats.records += records.len() as u64;
@@ -62,14 +61,11 @@ impl RecordSink for MemorySink {
     }
 
     fn take_durable(&mut self) -> Vec<Position> {
-        std::mem::take(&mut self.durable)
-            .into_iter()
-            .map(|(sp, offset)| sp.at(offset))
-            .collect()
+        self.durable.take()
     }
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
-        self.durable.retain(|sp, _| !partitions.contains(sp));
+        self.durable.forget(partitions);
         Ok(())
     }
 

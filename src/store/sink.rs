@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
-use crate::sink::{RecordSink, SinkStats};
+use crate::sink::{DurablePositions, RecordSink, SinkStats};
 use crate::value::JsonFields;
 
 /// Writes records into a lake as partitioned, rotated, encoded objects.
@@ -59,7 +59,7 @@ pub struct LakeSink {
     max_buffered_bytes: usize,
     groups: HashMap<SourcePartition, Group>,
     buffered_bytes: usize,
-    durable: BTreeMap<SourcePartition, i64>,
+    durable: DurablePositions,
     stats: SinkStats,
 }
 
@@ -109,7 +109,7 @@ impl LakeSink {
             max_buffered_bytes: p.max_buffered_bytes,
             groups: HashMap::new(),
             buffered_bytes: 0,
-            durable: BTreeMap::new(),
+            durable: DurablePositions::default(),
             stats: SinkStats::default(),
         }
     }
@@ -140,7 +140,7 @@ impl LakeSink {
                 match self.groups.get_mut(&sp) {
                     Some(group) => group.last_offset = offset,
                     None => {
-                        self.durable.insert(sp, offset);
+                        self.durable.advance(sp, offset);
                     }
                 }
                 rejected.push(Rejected::new(record.position, record.value, reason));
@@ -230,7 +230,7 @@ impl LakeSink {
         match self.write_group(sp, &group, &mut refused).await {
             Ok(last_offset) => {
                 self.buffered_bytes -= group.memory;
-                self.durable.insert(sp.clone(), last_offset);
+                self.durable.advance(sp.clone(), last_offset);
                 rejected.append(&mut refused);
                 Ok(())
             }
@@ -361,10 +361,7 @@ impl RecordSink for LakeSink {
     }
 
     fn take_durable(&mut self) -> Vec<Position> {
-        std::mem::take(&mut self.durable)
-            .into_iter()
-            .map(|(sp, offset)| sp.at(offset))
-            .collect()
+        self.durable.take()
     }
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
@@ -372,7 +369,7 @@ impl RecordSink for LakeSink {
             if let Some(group) = self.groups.remove(sp) {
                 self.buffered_bytes -= group.memory;
             }
-            self.durable.remove(sp);
+            self.durable.forget(std::slice::from_ref(sp));
         }
         Ok(())
     }

@@ -1,0 +1,43 @@
+"""An independent Kafka client (kafka-python) for the interoperability test.
+
+    kafka_client.py consume BROKERS TOPIC N   print N message values, one per line
+    kafka_client.py produce BROKERS TOPIC     send each stdin line as a message value
+"""
+import sys
+
+from kafka import KafkaConsumer, KafkaProducer
+
+
+def consume(brokers, topic, n):
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=brokers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=60_000,
+    )
+    seen = 0
+    for message in consumer:
+        sys.stdout.write(message.value.decode("utf-8") + "\n")
+        seen += 1
+        if seen == n:
+            break
+    consumer.close()
+    if seen < n:
+        sys.exit(f"only {seen} of {n} messages within a minute")
+
+
+def produce(brokers, topic):
+    producer = KafkaProducer(bootstrap_servers=brokers, acks="all")
+    for line in sys.stdin:
+        producer.send(topic, line.rstrip("\n").encode("utf-8"))
+    producer.flush()
+    producer.close()
+
+
+if __name__ == "__main__":
+    command, brokers, topic = sys.argv[1:4]
+    if command == "consume":
+        consume(brokers, topic, int(sys.argv[4]))
+    else:
+        produce(brokers, topic)
