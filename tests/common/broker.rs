@@ -92,8 +92,19 @@ impl Broker {
                 break;
             }
         }
-        // Keep draining stdout so the broker never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        // Keep draining stdout (the broker's log) so it never blocks on a
+        // full pipe; STREAMLAKE_TANSU_LOG=FILE keeps it for debugging.
+        std::thread::spawn(move || match std::env::var_os("STREAMLAKE_TANSU_LOG") {
+            Some(path) => {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap();
+                std::io::copy(&mut stdout, &mut file)
+            }
+            None => std::io::copy(&mut stdout, &mut std::io::sink()),
+        });
         self.child = Some(child);
     }
 
