@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use common::broker::Broker;
 use streamlake::kafka::{KafkaSink, KafkaSource};
-use streamlake::{
-    Headers, MemorySink, MemorySource, Pipeline, Position, Record, RecordSource, SourceEvent,
-};
+use streamlake::{Headers, MemorySource, Pipeline, Position, Record, RecordSource, SourceEvent};
 
 fn records(n: i64) -> Vec<Record> {
     (0..n)
@@ -175,5 +173,4 @@ async fn a_missing_topic_and_a_dead_broker_are_clear_errors() {
         err.to_string().contains("127.0.0.1:1") && err.is_retryable(),
         "{err}"
     );
-    let _ = MemorySink::new();
 }
