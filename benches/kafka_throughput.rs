@@ -64,7 +64,6 @@ async fn main() {
         p.await.unwrap().unwrap();
     }
     let bare_produce = rate(N, start);
-    eprintln!("bare produce: {bare_produce:.0}/s");
 
     let sink = KafkaSink::builder(config.clone())
         .topic("lake")
@@ -79,9 +78,8 @@ async fn main() {
         .await
         .unwrap();
     let lake_produce = rate(N, start);
-    eprintln!("streamlake produce: {lake_produce:.0}/s");
 
-    // Consumers read from a sqlite-engine broker, filled by the bare producer.
+    // Consumers read from a sqlite-engine broker, filled through KafkaSink.
     let broker = broker::Broker::start_with("sqlite://tansu.db");
     broker.topic("bare", 3).await;
     broker.topic("lake", 3).await;
@@ -116,7 +114,6 @@ async fn main() {
         }
     }
     let bare_consume = rate(N, start);
-    eprintln!("bare consume: {bare_consume:.0}/s");
 
     let dir = tempfile::tempdir().unwrap();
     let mut source = KafkaSource::builder(config.clone())

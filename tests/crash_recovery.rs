@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use common::{assert_same_rows, example, rows, values};
+use common::{Rng, assert_same_rows, example, rows, values};
 use streamlake::{CsvEncoder, Encoder, Lake, Record, StockTicks};
 
 const ROWS: usize = 100_000;
@@ -45,17 +45,6 @@ fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// xorshift64*: random kill points, reproducible from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::broker::Broker;
-use common::{assert_same_rows, example, objects, rows, values};
+use common::{Rng, assert_same_rows, example, objects, rows, values};
 use streamlake::kafka::{KafkaSink, KafkaSource};
 use streamlake::{
     BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record, StockTicks,
@@ -195,25 +195,23 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     // at once instead of waiting for its session to time out.
     let member = ["-X", "group.instance.id=lake-writer-1"];
 
-    let mut seed = SystemTime::now()
+    let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
         | 1;
     eprintln!("kafka crash loop seed {seed}");
+    let mut rng = Rng(seed);
     let mut kills = 0;
     while kills < 10 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         let mut child = kafka_to_lake(&exe, &broker, &lake, &member);
-        let (running, stderr) = wait_for_commits(&mut child, 1 + (seed % 3) as usize);
+        let (running, stderr) = wait_for_commits(&mut child, 1 + rng.below(3) as usize);
         assert!(
             running,
             "kafka_to_lake ended before it was killed: {:?}",
             child.wait()
         );
-        std::thread::sleep(Duration::from_micros(seed % 20_000)); // a random moment, not a wait
+        std::thread::sleep(Duration::from_micros(rng.below(20_000))); // a random moment, not a wait
         child.kill().unwrap();
         child.wait().unwrap();
         drain(stderr);

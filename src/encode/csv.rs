@@ -1,5 +1,7 @@
 //! CSV with a header row.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 
 use super::{EncodeError, Encoder};
@@ -51,17 +53,19 @@ impl Encoder for CsvEncoder {
         let Some(first) = records.first() else {
             return Ok(());
         };
-        let columns: Vec<String> = match &self.columns {
-            Some(columns) => columns.clone(),
-            None => parse(0, first)?.iter().map(|(k, _)| k.to_owned()).collect(),
+        let columns: Cow<'_, [String]> = match &self.columns {
+            Some(columns) => Cow::Borrowed(columns),
+            None => Cow::Owned(parse(0, first)?.iter().map(|(k, _)| k.to_owned()).collect()),
         };
         let mut writer = csv::WriterBuilder::new().from_writer(out.writer());
         let csv_error = |index: usize, e: csv::Error| EncodeError {
             index,
             reason: e.to_string(),
         };
-        writer.write_record(&columns).map_err(|e| csv_error(0, e))?;
-        let mut row: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(columns.len());
+        writer
+            .write_record(columns.iter())
+            .map_err(|e| csv_error(0, e))?;
+        let mut row: Vec<Cow<'_, str>> = Vec::with_capacity(columns.len());
         for (index, record) in records.iter().enumerate() {
             let fields = parse(index, record)?;
             if let Some((extra, _)) = fields.iter().find(|(k, _)| !columns.iter().any(|c| c == k)) {
@@ -75,7 +79,7 @@ impl Encoder for CsvEncoder {
                 fields
                     .get(c)
                     .and_then(scalar_text)
-                    .unwrap_or(std::borrow::Cow::Borrowed(""))
+                    .unwrap_or(Cow::Borrowed(""))
             }));
             writer
                 .write_record(row.iter().map(|c| c.as_bytes()))

@@ -201,7 +201,9 @@ impl KafkaSourceBuilder {
 #[async_trait]
 impl RecordSource for KafkaSource {
     async fn poll(&mut self, _max_records: usize) -> Result<SourceEvent> {
-        // The pipeline handled the last revoke (dropped, committed): let it complete.
+        // The pipeline handled the last revoke (committed, dropped): let it
+        // complete, and never commit for those partitions again: the new
+        // owner may move their offsets further.
         if let Some(ack) = self.revoke_ack.take() {
             for p in self.revoking.drain(..) {
                 self.to_commit.remove(&p);
@@ -270,11 +272,6 @@ impl RecordSource for KafkaSource {
                 "kafka commit of {:?} failed, will retry: {e}",
                 self.to_commit
             ),
-        }
-        // Never commit for a revoked partition after its revoke: the new
-        // owner may have moved its offset further.
-        for p in &self.revoking {
-            self.to_commit.remove(p);
         }
         Ok(())
     }

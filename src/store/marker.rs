@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::upload::{PutOutcome, put_new};
+use super::upload::put_new;
 use crate::error::{Error, Result};
 
 /// What a marker records about one group of objects.
@@ -55,7 +55,5 @@ pub(crate) async fn create(
     marker: &GroupMarker,
 ) -> Result<()> {
     let bytes = Bytes::from(serde_json::to_vec(marker).expect("marker serializes"));
-    match put_new(store, key, bytes).await? {
-        PutOutcome::Created | PutOutcome::Identical => Ok(()),
-    }
+    put_new(store, key, bytes).await.map(|_| ())
 }

@@ -140,3 +140,14 @@ pub fn example(name: &str) -> PathBuf {
     );
     path
 }
+
+/// xorshift64*: random kill points, reproducible from the printed seed.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
