@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -90,6 +91,32 @@ fn wait_for_commits(child: &mut Child, n: usize) -> (bool, BufReader<std::proces
         }
     }
     (true, stderr)
+}
+
+/// Reads a member's log, tracking the partitions it owns (rebalancing is
+/// incremental: each line names what one step adds or revokes), until
+/// `done`; false if the log ended first.
+fn follow(
+    log: &mut BufReader<std::process::ChildStderr>,
+    owned: &mut BTreeSet<i32>,
+    mut done: impl FnMut(&str, &BTreeSet<i32>) -> bool,
+) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if log.read_line(&mut line).unwrap() == 0 {
+            return false;
+        }
+        let named = (0..3).filter(|p| line.contains(&format!("partition: {p} ")));
+        if line.contains("assigned") {
+            owned.extend(named);
+        } else if line.contains("revoking") {
+            named.for_each(|p| _ = owned.remove(&p));
+        }
+        if done(&line, owned) {
+            return true;
+        }
+    }
 }
 
 /// Drains the rest of a child's log in the background (it must never block on it).
@@ -182,8 +209,6 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "tansu 0.6.0 keeps a SIGKILLed member in the group: the restarted process never gets \
-            its partitions back (hangs), even with static membership (group.instance.id)"]
 async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
@@ -191,10 +216,8 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let exe = example("kafka_to_lake");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    // Static membership: each restart takes over the killed process's slot
-    // at once instead of waiting for its session to time out.
-    let member = ["-X", "group.instance.id=lake-writer-1"];
-
+    // Each restart joins as a new member and gets the partitions once the
+    // group has expired the killed one (6 s session).
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -204,7 +227,7 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let mut rng = Rng(seed);
     let mut kills = 0;
     while kills < 10 {
-        let mut child = kafka_to_lake(&exe, &broker, &lake, &member);
+        let mut child = kafka_to_lake(&exe, &broker, &lake, &[]);
         let (running, stderr) = wait_for_commits(&mut child, 1 + rng.below(3) as usize);
         assert!(
             running,
@@ -217,7 +240,7 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
         drain(stderr);
         kills += 1;
     }
-    finish(&exe, &broker, &lake, &member);
+    finish(&exe, &broker, &lake, &[]);
     assert_same_rows(
         &lake_rows(&lake).await,
         &values(&sent),
@@ -226,8 +249,6 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "tansu 0.6.0 keeps a SIGKILLed member in the next generation: the survivor is never \
-            assigned its partitions (observed for 60 s with session.timeout.ms=6000)"]
 async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
@@ -236,8 +257,10 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
 
-    let mut a = kafka_to_lake(&exe, &broker, &lake, &["--exit-when-idle", "60"]);
-    let (a_running, mut a_log) = wait_for_commits(&mut a, 1);
+    let mut a = kafka_to_lake(&exe, &broker, &lake, &["--exit-when-idle", "20"]);
+    let mut a_log = BufReader::new(a.stderr.take().unwrap());
+    let mut owned = BTreeSet::new();
+    let a_running = follow(&mut a_log, &mut owned, |line, _| line.contains("committed"));
     let mut b = kafka_to_lake(&exe, &broker, &lake, &[]);
     let (b_running, b_log) = wait_for_commits(&mut b, 2);
     assert!(a_running && b_running, "both members committed");
@@ -246,20 +269,10 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
     drain(b_log);
     // The survivor is assigned every partition once the group drops the
     // dead member (its session times out after 6 s).
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            a_log.read_line(&mut line).unwrap() > 0,
-            "the survivor exited without taking over"
-        );
-        if line.contains("assigned") || line.contains("revok") || line.contains("idle") {
-            eprintln!("A: {}", &line[..line.len().min(220)]);
-        }
-        if line.contains("assigned") && (0..3).all(|p| line.contains(&format!("partition: {p} "))) {
-            break;
-        }
-    }
+    assert!(
+        follow(&mut a_log, &mut owned, |_, owned| owned.len() == 3),
+        "the survivor exited owning only partitions {owned:?}"
+    );
     drain(a_log);
     let status = a.wait().unwrap();
     assert!(status.success(), "survivor failed: {status}");

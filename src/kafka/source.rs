@@ -37,6 +37,8 @@ pub enum StartFrom {
 ///   revoked partitions' buffered records and committed what was durable
 ///   ([`SourceEvent::Revoked`]); newly assigned partitions resume from the
 ///   group's committed offset.
+/// - Rebalancing is incremental (`partition.assignment.strategy` defaults
+///   to `cooperative-sticky`): only partitions that change owner are revoked.
 /// - When the pipeline stops pulling, the consumer pauses its partitions
 ///   and keeps polling (group membership stays alive).
 ///
@@ -149,9 +151,14 @@ impl KafkaSourceBuilder {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
         };
-        let mut client = self
-            .config
-            .client_config_with(&[("auto.offset.reset", reset)]);
+        // Incremental (cooperative) rebalancing: a member joining or leaving
+        // moves only the partitions that change owner, instead of stopping
+        // every member; it is also what lets tansu 0.6.0 hand a dead member's
+        // partitions to the survivors. Any setting the user gave wins.
+        let mut client = self.config.client_config_with(&[
+            ("auto.offset.reset", reset),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ]);
         client
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
