@@ -3,12 +3,20 @@
 use std::fmt;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 
+use object_store::ObjectStore;
+
 use crate::error::{Error, Result};
+
+#[cfg(feature = "s3")]
+mod aws_profile;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::{MIN_PART_SIZE, S3Encryption, S3Options};
 
 /// Where a lake lives: any [`ObjectStore`] plus a root prefix inside it.
 ///
@@ -25,16 +33,36 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     root: Path,
     url: String,
+    /// Objects above this size go up as multipart uploads.
+    part_size: Option<usize>,
+    /// What to name in errors: the store, endpoint and identity.
+    place: String,
 }
 
 impl Lake {
     /// A lake in any object store, under `root`.
     pub fn new(store: Arc<dyn ObjectStore>, root: Path, url: impl Into<String>) -> Self {
+        let url = url.into();
         Self {
             store,
             root,
-            url: url.into(),
+            place: url.clone(),
+            url,
+            part_size: None,
         }
+    }
+
+    /// Uploads objects larger than `bytes` in parts of that size (multipart
+    /// upload) instead of one request. S3 lakes do this by default (see
+    /// `S3Options::part_size`); parts must be at least 5 MiB on S3.
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = Some(bytes.max(1));
+        self
+    }
+
+    /// The multipart part size, if objects are split.
+    pub fn part_size(&self) -> Option<usize> {
+        self.part_size
     }
 
     /// A lake in a local directory, created if missing.
@@ -58,11 +86,16 @@ impl Lake {
         Self::new(Arc::new(InMemory::new()), Path::default(), "memory://")
     }
 
-    /// A lake from a location: `file:///abs/dir`, a plain directory path,
-    /// or `memory://`. (`s3://bucket/prefix` needs the `s3` feature.)
+    /// A lake from a location: `s3://bucket/prefix` (feature `s3`; settings
+    /// from the AWS environment, see `S3Options::from_vars`),
+    /// `file:///abs/dir`, a plain directory path, or `memory://`.
     pub fn open(location: &str) -> Result<Self> {
         if location == "memory://" {
             return Ok(Self::memory());
+        }
+        #[cfg(feature = "s3")]
+        if location.starts_with("s3://") || location.starts_with("s3a://") {
+            return S3Options::from_env(location)?.open();
         }
         if let Some(dir) = location.strip_prefix("file://") {
             return Self::local(dir);
@@ -70,10 +103,58 @@ impl Lake {
         if let Some((scheme, _)) = location.split_once("://") {
             return Err(Error::Config(format!(
                 "lake location {location:?}: scheme {scheme}:// is not supported by this build \
-                 (supported: file://, memory://, or a directory path)"
+                 (supported: {}file://, memory://, or a directory path)",
+                if cfg!(feature = "s3") {
+                    "s3://, "
+                } else {
+                    "s3:// with feature `s3`, "
+                }
             )));
         }
         Self::local(location)
+    }
+
+    /// Verifies that the lake answers: lists its root once, so that a
+    /// missing bucket, rejected credentials or an unreachable endpoint are
+    /// reported before a run starts, naming bucket and endpoint (never a
+    /// secret). Unreachable is [`Error::Unavailable`]; the rest is
+    /// [`Error::Config`].
+    pub async fn check(&self) -> Result<()> {
+        let place = &self.place;
+        let e = match self.store.list_with_delimiter(Some(&self.root)).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // S3 list errors arrive as generic errors carrying the response, so
+        // they are told apart by S3's (stable) error codes.
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        let has = |codes: &[&str]| codes.iter().any(|code| text.contains(code));
+        let missing = matches!(e, object_store::Error::NotFound { .. }) || has(&["NoSuchBucket"]);
+        let denied = matches!(
+            e,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) || has(&[
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            "ExpiredToken",
+            "InvalidToken",
+            "403 Forbidden",
+            "401 Unauthorized",
+        ]);
+        Err(if missing {
+            Error::Config(format!("{place}: the bucket does not exist ({text})"))
+        } else if denied {
+            Error::Config(format!(
+                "{place}: access denied; check the credentials ({text})"
+            ))
+        } else {
+            Error::Unavailable {
+                what: place.clone(),
+                reason: text,
+            }
+        })
     }
 
     /// The object store.

@@ -24,7 +24,7 @@
 //! |-----------|------|--------|
 //! | (none)    | core traits, JSON Lines and CSV encoders, gzip/zstd, local-directory and in-memory lake sink, CSV/generator/memory sources, pipeline | available |
 //! | `kafka`   | [`kafka`]: consumer source, producer sink, mock cluster (rdkafka) | available |
-//! | `s3`      | S3 lakes (`s3://bucket/prefix`) through object_store's AWS backend | reserved |
+//! | `s3`      | S3 lakes (`s3://bucket/prefix`, `S3Options`) through object_store's AWS backend | available |
 //! | `parquet` | Parquet encoder | reserved |
 //! | `sql`     | crawler-backed SQL over the lake (DataFusion) | reserved |
 //!
@@ -69,6 +69,8 @@ pub use crate::encode::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::lake::Lake;
+#[cfg(feature = "s3")]
+pub use crate::lake::{MIN_PART_SIZE, S3Encryption, S3Options};
 pub use crate::pipeline::{
     BadInputChoice, BadInputPolicy, DeadLetterQueue, LakeDeadLetters, Pipeline, PipelineStats,
 };

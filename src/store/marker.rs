@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::upload::put_new;
 use crate::error::{Error, Result};
+use crate::lake::Lake;
 
 /// What a marker records about one group of objects.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,11 +50,7 @@ pub(crate) async fn read(store: &dyn ObjectStore, key: &Path) -> Result<Option<G
 }
 
 /// Creates the marker, or accepts an identical one already there.
-pub(crate) async fn create(
-    store: &dyn ObjectStore,
-    key: &Path,
-    marker: &GroupMarker,
-) -> Result<()> {
+pub(crate) async fn create(lake: &Lake, key: &Path, marker: &GroupMarker) -> Result<()> {
     let bytes = Bytes::from(serde_json::to_vec(marker).expect("marker serializes"));
-    put_new(store, key, bytes).await.map(|_| ())
+    put_new(lake, key, bytes).await.map(|_| ())
 }

@@ -257,7 +257,6 @@ impl LakeSink {
         if objects.is_empty() {
             return Ok(last_offset);
         }
-        let store = self.lake.store().as_ref();
         let marker = GroupMarker {
             stream: sp.stream.to_string(),
             partition: sp.partition,
@@ -272,10 +271,10 @@ impl LakeSink {
                 .collect(),
         };
         let key = marker_key(&self.lake, &self.table, sp, group.first_offset);
-        marker::create(store, &key, &marker).await?;
+        marker::create(&self.lake, &key, &marker).await?;
         for object in objects {
             let size = object.bytes.len() as u64;
-            let outcome = put_new(store, &object.key, object.bytes).await?;
+            let outcome = put_new(&self.lake, &object.key, object.bytes).await?;
             if outcome == PutOutcome::Identical {
                 tracing::debug!("{}: already in the lake with identical content", object.key);
             }
