@@ -29,7 +29,7 @@ struct Args {
     /// Consumer group id.
     #[arg(long, default_value = "streamlake")]
     group: String,
-    /// Lake location: a directory, file:///dir or memory://.
+    /// Lake location: s3://bucket/prefix (feature s3), a directory, file:///dir or memory://.
     #[arg(long, default_value = "lake")]
     lake: String,
     /// Table name: the first level under the lake.
@@ -112,6 +112,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         }
     };
     let lake = Lake::open(&args.lake)?;
+    lake.check().await?;
     let source = KafkaSource::builder(config)
         .group(&args.group)
         .topic(&args.topic)

@@ -4,8 +4,10 @@
 #   scripts/services.sh install   install what is missing (default)
 #   scripts/services.sh paths     print the environment the tests read
 #
-# Independent Kafka client for the interoperability test: kafka-python in a
-# project-local virtualenv (.venv).
+# Python tools in a project-local virtualenv (.venv): kafka-python, the
+# independent Kafka client of the interoperability test, and the moto S3
+# server (with boto3, the independent S3 client). The S3 tests start one
+# moto_server per test on a free loopback port and stop it afterwards.
 #
 # Kafka-API broker: tansu 0.6.0 (a Rust crate), built with cargo into
 # $STREAMLAKE_TOOLS (default ~/.cache/streamlake/tools). The first install
@@ -26,21 +28,27 @@ install_tansu() {
 }
 
 KAFKA_PYTHON_VERSION=3.0.12
+MOTO_VERSION=5.2.5
+VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv"
 
-install_python_client() {
-    local root venv
-    root="$(cd "$(dirname "$0")/.." && pwd)"
-    venv="$root/.venv"
-    if "$venv/bin/python" -c "import kafka, lz4, zstandard; assert kafka.__version__ == '$KAFKA_PYTHON_VERSION'" 2>/dev/null; then
+install_python_tools() {
+    if "$VENV/bin/python" -c "
+import importlib.metadata as m, kafka, lz4, zstandard, boto3, flask_cors
+assert kafka.__version__ == '$KAFKA_PYTHON_VERSION'
+assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
         return
     fi
-    echo "services: installing kafka-python $KAFKA_PYTHON_VERSION into $venv" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "kafka-python==$KAFKA_PYTHON_VERSION" lz4 zstandard
+    echo "services: installing kafka-python $KAFKA_PYTHON_VERSION and moto $MOTO_VERSION into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "kafka-python==$KAFKA_PYTHON_VERSION" lz4 zstandard \
+        "moto[s3]==$MOTO_VERSION" flask flask-cors
 }
 
 case "${1:-install}" in
-    install) install_tansu; install_python_client ;;
-    paths) echo "STREAMLAKE_TANSU=$TOOLS/bin/tansu" ;;
+    install) install_tansu; install_python_tools ;;
+    paths)
+        echo "STREAMLAKE_TANSU=$TOOLS/bin/tansu"
+        echo "STREAMLAKE_MOTO=$VENV/bin/moto_server"
+        ;;
     *) echo "usage: $0 [install|paths]" >&2; exit 2 ;;
 esac

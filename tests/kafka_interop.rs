@@ -11,23 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::broker::Broker;
-use common::{assert_same_rows, example, rows};
+use common::{assert_same_rows, example, python, rows};
 use streamlake::{Lake, StockTicks};
-
-/// The test virtualenv's Python, with kafka-python.
-fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import kafka"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} with kafka-python is missing: run `scripts/services.sh install`",
-        python.display()
-    );
-    python
-}
 
 fn client() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_client.py")
@@ -56,7 +41,7 @@ async fn stock_producer_messages_are_read_by_kafka_python() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = Command::new(python())
+    let out = Command::new(python("kafka"))
         .arg(client())
         .args(["consume", &broker.brokers(), "stock", "500"])
         .output()
@@ -88,7 +73,7 @@ async fn kafka_python_messages_land_in_the_lake() {
     let mut lines: Vec<String> = (0..300)
         .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
         .collect();
-    let mut producer = Command::new(python())
+    let mut producer = Command::new(python("kafka"))
         .arg(client())
         .args(["produce", &broker.brokers(), "stock"])
         .stdin(Stdio::piped())

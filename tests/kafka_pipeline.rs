@@ -8,137 +8,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::broker::Broker;
-use common::{Rng, assert_same_rows, example, objects, rows, values};
+use common::lake_writer::{LakeWriter, drain, follow, wait_for_commits};
+use common::{Rng, assert_same_rows, objects, rows, values};
 use streamlake::kafka::{KafkaSink, KafkaSource};
-use streamlake::{
-    BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record, StockTicks,
-};
-
-/// Publishes `n` synthetic stock rows keyed by index; returns them.
-async fn produce_stock(broker: &Broker, topic: &str, n: usize) -> Vec<Record> {
-    let mut ticks = StockTicks::new(99);
-    let rows: Vec<Record> = (0..n).map(|_| ticks.next_row()).collect();
-    let sink = KafkaSink::builder(broker.config())
-        .topic(topic)
-        .key_field("Index")
-        .build()
-        .unwrap();
-    let stats = Pipeline::new(MemorySource::new(rows.clone()), sink)
-        .quiet()
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(stats.records_out, n as u64);
-    rows
-}
-
-/// `kafka_to_lake` against the broker; the short session timeout lets the
-/// group notice a killed member quickly.
-fn command(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(exe);
-    command
-        .args([
-            "--brokers",
-            &broker.brokers(),
-            "--topic",
-            "stock",
-            "--group",
-            "lake",
-        ])
-        .args([
-            "--lake",
-            lake.to_str().unwrap(),
-            "--partition-by",
-            "index={Index}",
-        ])
-        .args(["--max-records-per-object", "500", "--idle-timeout", "1"])
-        .args([
-            "-X",
-            "session.timeout.ms=6000",
-            "-X",
-            "heartbeat.interval.ms=500",
-        ])
-        .args(["-X", "max.poll.interval.ms=10000"])
-        .args(extra);
-    command
-}
-
-/// Starts `kafka_to_lake` logging every commit on its piped stderr.
-fn kafka_to_lake(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) -> Child {
-    command(exe, broker, lake, extra)
-        .arg("--verbose")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Reads the child's log until `n` commits were logged; false if it ended first.
-fn wait_for_commits(child: &mut Child, n: usize) -> (bool, BufReader<std::process::ChildStderr>) {
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut seen, mut line) = (0, String::new());
-    while seen < n {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            return (false, stderr);
-        }
-        if line.contains("committed") {
-            seen += 1;
-        }
-    }
-    (true, stderr)
-}
-
-/// Reads a member's log, tracking the partitions it owns (rebalancing is
-/// incremental: each line names what one step adds or revokes), until
-/// `done`; false if the log ended first.
-fn follow(
-    log: &mut BufReader<std::process::ChildStderr>,
-    owned: &mut BTreeSet<i32>,
-    mut done: impl FnMut(&str, &BTreeSet<i32>) -> bool,
-) -> bool {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if log.read_line(&mut line).unwrap() == 0 {
-            return false;
-        }
-        let named = (0..3).filter(|p| line.contains(&format!("partition: {p} ")));
-        if line.contains("assigned") {
-            owned.extend(named);
-        } else if line.contains("revoking") {
-            named.for_each(|p| _ = owned.remove(&p));
-        }
-        if done(&line, owned) {
-            return true;
-        }
-    }
-}
-
-/// Drains the rest of a child's log in the background (it must never block on it).
-fn drain(stderr: BufReader<std::process::ChildStderr>) {
-    std::thread::spawn(move || {
-        let mut stderr = stderr;
-        std::io::copy(&mut stderr, &mut std::io::sink())
-    });
-}
-
-/// Runs `kafka_to_lake` until the topic is drained.
-fn finish(exe: &Path, broker: &Broker, lake: &Path, extra: &[&str]) {
-    let out = command(exe, broker, lake, extra)
-        .args(["--exit-when-idle", "3"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "final run failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use streamlake::{BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record};
 
 async fn lake_rows(lake: &Path) -> Vec<String> {
     rows(&Lake::local(lake).unwrap(), "stock").await
@@ -212,10 +88,10 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
 async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
-    let sent = produce_stock(&broker, "stock", 100_000).await;
-    let exe = example("kafka_to_lake");
+    let sent = broker.produce_stock("stock", 100_000).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
+    let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
     // Each restart joins as a new member and gets the partitions once the
     // group has expired the killed one (6 s session).
     let seed = SystemTime::now()
@@ -227,7 +103,7 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let mut rng = Rng(seed);
     let mut kills = 0;
     while kills < 10 {
-        let mut child = kafka_to_lake(&exe, &broker, &lake, &[]);
+        let mut child = writer.spawn(&[]);
         let (running, stderr) = wait_for_commits(&mut child, 1 + rng.below(3) as usize);
         assert!(
             running,
@@ -240,7 +116,7 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
         drain(stderr);
         kills += 1;
     }
-    finish(&exe, &broker, &lake, &[]);
+    writer.finish(&[]);
     assert_same_rows(
         &lake_rows(&lake).await,
         &values(&sent),
@@ -252,16 +128,16 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
 async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
-    let sent = produce_stock(&broker, "stock", 30_000).await;
-    let exe = example("kafka_to_lake");
+    let sent = broker.produce_stock("stock", 30_000).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
+    let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
 
-    let mut a = kafka_to_lake(&exe, &broker, &lake, &["--exit-when-idle", "20"]);
+    let mut a = writer.spawn(&["--exit-when-idle", "20"]);
     let mut a_log = BufReader::new(a.stderr.take().unwrap());
     let mut owned = BTreeSet::new();
     let a_running = follow(&mut a_log, &mut owned, |line, _| line.contains("committed"));
-    let mut b = kafka_to_lake(&exe, &broker, &lake, &[]);
+    let mut b = writer.spawn(&[]);
     let (b_running, b_log) = wait_for_commits(&mut b, 2);
     assert!(a_running && b_running, "both members committed");
     b.kill().unwrap(); // SIGKILL mid-run
@@ -287,12 +163,12 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
 async fn a_broker_restart_mid_run_loses_nothing() {
     let mut broker = Broker::start();
     broker.topic("stock", 3).await;
-    let sent = produce_stock(&broker, "stock", 30_000).await;
-    let exe = example("kafka_to_lake");
+    let sent = broker.produce_stock("stock", 30_000).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
+    let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
 
-    let mut child = kafka_to_lake(&exe, &broker, &lake, &["--exit-when-idle", "10"]);
+    let mut child = writer.spawn(&["--exit-when-idle", "10"]);
     let (running, mut log) = wait_for_commits(&mut child, 2);
     assert!(running);
     broker.kill();

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use streamlake::kafka::{KafkaConfig, create_topic};
+use streamlake::kafka::{KafkaConfig, KafkaSink, create_topic};
+use streamlake::{MemorySource, Pipeline, Record, StockTicks};
 
 pub struct Broker {
     child: Option<Child>,
@@ -122,6 +123,24 @@ impl Broker {
         create_topic(&self.config(), name, partitions)
             .await
             .unwrap();
+    }
+
+    /// Publishes `n` synthetic stock rows keyed by index; returns them.
+    pub async fn produce_stock(&self, topic: &str, n: usize) -> Vec<Record> {
+        let mut ticks = StockTicks::new(99);
+        let rows: Vec<Record> = (0..n).map(|_| ticks.next_row()).collect();
+        let sink = KafkaSink::builder(self.config())
+            .topic(topic)
+            .key_field("Index")
+            .build()
+            .unwrap();
+        let stats = Pipeline::new(MemorySource::new(rows.clone()), sink)
+            .quiet()
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(stats.records_out, n as u64);
+        rows
     }
 
     /// Kills the broker (SIGKILL); its data stays in the directory.

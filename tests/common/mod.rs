@@ -5,6 +5,10 @@
 
 #[cfg(feature = "kafka")]
 pub mod broker;
+#[cfg(feature = "kafka")]
+pub mod lake_writer;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,7 +22,11 @@ use streamlake::{Compression, Lake, Position, Record};
 /// after decompression.
 pub async fn objects(lake: &Lake, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     let store: &dyn ObjectStore = lake.store().as_ref();
-    let prefix = streamlake::object_store::path::Path::from(prefix);
+    let prefix = streamlake::object_store::path::Path::from_iter(
+        lake.root()
+            .parts()
+            .chain(streamlake::object_store::path::Path::from(prefix).parts()),
+    );
     let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
     let mut out = BTreeMap::new();
     for meta in metas {
@@ -124,7 +132,16 @@ pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
 /// runs this test, so the child always runs the code under test.
 pub fn example(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // The package variables cargo gives this test would reach build scripts
+    // that watch them (ring's does) and force a rebuild on every run.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_MANIFEST_") {
+            command.env_remove(&*key);
+        }
+    }
+    let status = command
         .args(["build", "--quiet", "--all-features", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
@@ -139,6 +156,21 @@ pub fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The test virtualenv's Python, checked to import `module`.
+pub fn python(module: &str) -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} with {module} is missing: run `scripts/services.sh install`",
+        python.display()
+    );
+    python
 }
 
 /// xorshift64*: random kill points, reproducible from the printed seed.

@@ -1,0 +1,206 @@
+//! The whole stock pipeline in one process: stock rows → Kafka producer →
+//! topic → consumer group → lake, then a summary of what landed where.
+//!
+//! ```text
+//! cargo run --all-features --example stock_pipeline            # mock cluster + ./lake
+//! KAFKA_BROKERS=127.0.0.1:9092 AWS_REGION=eu-west-1 \
+//!     cargo run --all-features --example stock_pipeline -- --lake s3://my-bucket/stock \
+//!     --csv indexProcessed.csv
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Parser;
+use futures::TryStreamExt;
+use streamlake::kafka::{KafkaConfig, KafkaSink, KafkaSource, MockKafka};
+use streamlake::object_store::ObjectStore;
+use streamlake::{
+    BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
+    encoder_named,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "Stock rows -> Kafka -> consumer group -> lake, with a summary")]
+struct Args {
+    /// Any librdkafka setting for both clients, repeatable: -X security.protocol=ssl.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Broker list (default: $KAFKA_BROKERS, else an in-process mock cluster).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topic (it must exist on real brokers; the mock cluster gets one with 3 partitions).
+    #[arg(long, default_value = "stock")]
+    topic: String,
+    /// Consumer group of the lake writer.
+    #[arg(long, default_value = "stock-pipeline")]
+    group: String,
+    /// Lake location: s3://bucket/prefix, a directory, file:///dir or memory://.
+    #[arg(long, default_value = "lake")]
+    lake: String,
+    /// Table name: the first level under the lake.
+    #[arg(long, default_value = "stock")]
+    table: String,
+    /// CSV file with a header row (e.g. indexProcessed.csv) instead of synthetic rows.
+    #[arg(long, conflicts_with = "synthetic")]
+    csv: Option<std::path::PathBuf>,
+    /// Number of synthetic rows (default 10000 when no --csv).
+    #[arg(long)]
+    synthetic: Option<u64>,
+    /// Seed for the synthetic rows.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Rows per second for synthetic rows (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Object format: jsonl or csv.
+    #[arg(long, default_value = "jsonl")]
+    format: String,
+    /// Whole-object compression: none, gzip or zstd.
+    #[arg(long, default_value = "none")]
+    compression: Compression,
+    /// Hive partition template over fields ({Index}) and record time ({@year}, {@date}, ...).
+    #[arg(long, default_value = "index={Index}/year={@year}")]
+    partition_by: String,
+    /// The consumer stops once no record arrived for this many seconds.
+    #[arg(long, default_value_t = 3.0)]
+    exit_when_idle: f64,
+    /// What to do with bad rows and messages: fail, skip or dead-letter.
+    #[arg(long, default_value = "fail")]
+    on_error: BadInputChoice,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> streamlake::Result<()> {
+    let mut _mock = None;
+    let config = match args
+        .brokers
+        .clone()
+        .or_else(|| std::env::var("KAFKA_BROKERS").ok())
+    {
+        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
+        None => {
+            let mock = MockKafka::start()?;
+            mock.create_topic(&args.topic, 3)?;
+            eprintln!(
+                "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {}",
+                mock.config().brokers()
+            );
+            let config = mock.config();
+            _mock = Some(mock);
+            config
+        }
+    };
+    let lake = Lake::open(&args.lake)?;
+    lake.check().await?;
+    eprintln!("lake: {lake}");
+
+    // Consumer first, so it is in the group while rows arrive.
+    let source = KafkaSource::builder(config.clone())
+        .group(&args.group)
+        .topic(&args.topic)
+        .build()?;
+    let sink = LakeSink::builder(lake.clone())
+        .table(&args.table)
+        .partition_by(&args.partition_by)
+        .encoder_arc(encoder_named(&args.format)?)
+        .compression(args.compression)
+        .build()?;
+    let consumer = Pipeline::new(source, sink)
+        .on_bad_input(args.on_error.policy(&lake))
+        .stop_when_idle(Duration::from_secs_f64(args.exit_when_idle))
+        .run();
+
+    let rows: Box<dyn RecordSource> = match &args.csv {
+        Some(path) => Box::new(CsvSource::builder().timestamp_column("Date").open(path)?),
+        None => {
+            let ticks = StockTicks::new(args.seed).count(args.synthetic.unwrap_or(10_000));
+            Box::new(match args.rate {
+                Some(rate) => ticks.rate(rate),
+                None => ticks,
+            })
+        }
+    };
+    let producer_sink = KafkaSink::builder(config.clone())
+        .topic(&args.topic)
+        .key_field("Index")
+        .build()?;
+    let producer = Pipeline::new(rows, producer_sink)
+        .on_bad_input(args.on_error.policy(&lake))
+        .quiet()
+        .run();
+
+    let (produced, consumed) = tokio::join!(producer, consumer);
+    let (produced, consumed) = (produced?, consumed?);
+
+    println!("brokers:   {}", config.brokers());
+    println!("topic:     {}", args.topic);
+    println!(
+        "produced:  {} rows ({} rejected)",
+        produced.records_out, produced.rejected
+    );
+    println!(
+        "consumed:  {} records ({} rejected)",
+        consumed.records_in, consumed.rejected
+    );
+    println!(
+        "written:   {} records in {} objects, {} bytes",
+        consumed.records_out, consumed.objects, consumed.bytes
+    );
+    println!(
+        "time:      {:.2}s ({:.0} records/s)",
+        consumed.elapsed.as_secs_f64(),
+        consumed.records_per_second()
+    );
+    println!("lake:      {lake}/{}", args.table);
+    print_layout(&lake, &args.table).await
+}
+
+/// Objects and bytes per partition directory of the table.
+async fn print_layout(lake: &Lake, table: &str) -> streamlake::Result<()> {
+    let prefix = streamlake::object_store::path::Path::from_iter(
+        lake.root().parts().chain(std::iter::once(table.into())),
+    );
+    let store: &dyn ObjectStore = lake.store().as_ref();
+    let objects: Vec<_> =
+        store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| streamlake::Error::Store {
+                operation: "list",
+                key: prefix.to_string(),
+                source: e,
+            })?;
+    let mut dirs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for meta in &objects {
+        let key = meta.location.as_ref();
+        let relative = key.strip_prefix(prefix.as_ref()).unwrap_or(key);
+        let dir = relative
+            .trim_start_matches('/')
+            .rsplit_once('/')
+            .map_or("", |(dir, _)| dir);
+        let entry = dirs.entry(dir.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += meta.size;
+    }
+    const SHOWN: usize = 20;
+    for (dir, (count, bytes)) in dirs.iter().take(SHOWN) {
+        println!("  {dir}/  {count} objects, {bytes} bytes");
+    }
+    if dirs.len() > SHOWN {
+        println!("  ... {} more partitions", dirs.len() - SHOWN);
+    }
+    Ok(())
+}

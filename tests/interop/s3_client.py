@@ -1,0 +1,41 @@
+"""An independent S3 client (boto3) for the S3 tests.
+
+    s3_client.py dump ENDPOINT BUCKET PREFIX
+        print one JSON object per stored object under PREFIX:
+        {"key", "etag", "size", "text"} with .gz/.zst bodies decompressed
+"""
+import gzip
+import json
+import sys
+
+import boto3
+import zstandard
+
+
+def dump(endpoint, bucket, prefix):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+        region_name="us-east-1",
+    )
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if key.endswith(".gz"):
+                body = gzip.decompress(body)
+            elif key.endswith(".zst"):
+                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+            print(json.dumps({
+                "key": key,
+                "etag": item["ETag"].strip('"'),
+                "size": item["Size"],
+                "text": body.decode("utf-8"),
+            }))
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    {"dump": dump}[command](*rest)
