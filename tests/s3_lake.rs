@@ -20,8 +20,8 @@ use common::{assert_same_rows, example, python, rows, values};
 use streamlake::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use streamlake::kafka::rdkafka::{Offset, TopicPartitionList};
 use streamlake::{
-    Error, LakeSink, MIN_PART_SIZE, Position, Record, RecordSink, RecordSource, SourceEvent,
-    StockTicks,
+    Error, LakeSink, MIN_PART_SIZE, Position, Record, RecordSink, RecordSource, S3Encryption,
+    SourceEvent, StockTicks,
 };
 
 /// One object as boto3 sees it.
@@ -29,6 +29,8 @@ use streamlake::{
 struct Boto3Object {
     key: String,
     etag: String,
+    sse: Option<String>,
+    kms_key: Option<String>,
     text: String,
 }
 
@@ -170,6 +172,44 @@ async fn an_object_larger_than_the_part_size_goes_up_in_parts() {
     let markers = boto3_objects(&s3, "lake", "big/_streamlake/");
     assert_eq!(markers.len(), 1);
     assert!(!markers[0].etag.contains('-'), "{}", markers[0].etag);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_are_encrypted_as_configured() {
+    let s3 = S3Server::start();
+    s3.bucket("lake");
+    for (prefix, encryption) in [
+        ("sse-s3", S3Encryption::S3Managed),
+        (
+            "sse-kms",
+            S3Encryption::Kms {
+                key_id: Some("alias/lake".into()),
+            },
+        ),
+    ] {
+        let lake = s3
+            .options(&format!("s3://lake/{prefix}"))
+            .encryption(encryption)
+            .open()
+            .unwrap();
+        let mut sink = LakeSink::builder(lake).table("t").build().unwrap();
+        sink.write(stock_rows(1, 10).await).await.unwrap();
+        sink.flush().await.unwrap();
+    }
+    let objects = boto3_objects(&s3, "lake", "sse-s3/t/");
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].sse.as_deref(), Some("AES256"));
+    let objects = boto3_objects(&s3, "lake", "sse-kms/t/");
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].sse.as_deref(), Some("aws:kms"));
+    assert!(
+        objects[0]
+            .kms_key
+            .as_deref()
+            .is_some_and(|k| k.contains("alias/lake")),
+        "{:?}",
+        objects[0].kms_key
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -71,7 +71,9 @@ pub struct S3Options {
 
 impl S3Options {
     /// Options for `s3://bucket/prefix` (also `s3a://`), with defaults:
-    /// region `us-east-1`, path-style requests, HTTPS only, 8 MiB parts,
+    /// region `us-east-1`, path-style requests, HTTPS only, 64 MiB parts
+    /// (so objects within the sink's default 64 MiB limit are single
+    /// conditional PUTs),
     /// 10 retries within 3 minutes, 30 s per request, 5 s to connect.
     pub fn new(url: &str) -> Result<Self> {
         let rest = url
@@ -93,7 +95,7 @@ impl S3Options {
             allow_http: false,
             virtual_hosted_style: false,
             encryption: None,
-            part_size: 8 * 1024 * 1024,
+            part_size: 64 * 1024 * 1024,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(30),

@@ -2,7 +2,8 @@
 
     s3_client.py dump ENDPOINT BUCKET PREFIX
         print one JSON object per stored object under PREFIX:
-        {"key", "etag", "size", "text"} with .gz/.zst bodies decompressed
+        {"key", "etag", "size", "sse", "kms_key", "text"} with .gz/.zst
+        bodies decompressed
 """
 import gzip
 import json
@@ -23,7 +24,8 @@ def dump(endpoint, bucket, prefix):
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            got = s3.get_object(Bucket=bucket, Key=key)
+            body = got["Body"].read()
             if key.endswith(".gz"):
                 body = gzip.decompress(body)
             elif key.endswith(".zst"):
@@ -32,6 +34,8 @@ def dump(endpoint, bucket, prefix):
                 "key": key,
                 "etag": item["ETag"].strip('"'),
                 "size": item["Size"],
+                "sse": got.get("ServerSideEncryption"),
+                "kms_key": got.get("SSEKMSKeyId"),
                 "text": body.decode("utf-8"),
             }))
 
