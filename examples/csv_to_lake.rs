@@ -29,7 +29,7 @@ struct Args {
     /// Seed for --synthetic.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Lake location: a directory, file:///dir or memory://.
+    /// Lake location: s3://bucket/prefix (feature s3), a directory, file:///dir or memory://.
     #[arg(long, default_value = "lake")]
     lake: String,
     /// Table name: the first level under the lake.
@@ -90,6 +90,7 @@ async fn main() {
 
 async fn run(args: Args) -> streamlake::Result<()> {
     let lake = Lake::open(&args.lake)?;
+    lake.check().await?;
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)

@@ -50,6 +50,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 mod encode;
 mod error;
 #[cfg(feature = "kafka")]

@@ -76,17 +76,22 @@ impl Compression {
 
     /// Decompresses a whole object.
     pub fn decompress(&self, input: &[u8]) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(input.len() * 4);
-        match self {
-            Compression::None => out.extend_from_slice(input),
-            Compression::Gzip(_) => {
-                flate2::read::MultiGzDecoder::new(input).read_to_end(&mut out)?;
-            }
-            Compression::Zstd(_) => {
-                zstd::Decoder::new(input)?.read_to_end(&mut out)?;
-            }
-        }
-        Ok(out)
+        self.decompress_prefix(input, u64::MAX).map(|(out, _)| out)
+    }
+
+    /// Decompresses at most `limit` bytes from the start of an object (a
+    /// bounded sample); true when there was more.
+    pub fn decompress_prefix(&self, input: &[u8], limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
+        let reader: Box<dyn Read + '_> = match self {
+            Compression::None => Box::new(input),
+            Compression::Gzip(_) => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Compression::Zstd(_) => Box::new(zstd::Decoder::new(input)?),
+        };
+        let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(limit as usize));
+        reader.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+        let more = out.len() as u64 > limit;
+        out.truncate(limit.min(out.len() as u64) as usize);
+        Ok((out, more))
     }
 }
 

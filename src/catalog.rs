@@ -1,0 +1,223 @@
+//! The catalog: which tables a lake holds, their columns, partitions and
+//! objects, as a crawler finds them (the Glue crawler + Data Catalog step).
+//!
+//! [`crawl`] lists a lake, groups objects into tables (the directories
+//! above the first `key=value` segment), discovers Hive partitions, infers
+//! each table's columns from a bounded sample of every new object, and
+//! stores the result as JSON under `_catalog/` in the lake, where any
+//! process can [`Catalog::load`] it. [`Table::athena_ddl`] and
+//! [`Table::glue_table_input`] export it for AWS.
+//!
+//! ```
+//! # async fn demo() -> streamlake::Result<()> {
+//! use streamlake::Lake;
+//! use streamlake::catalog::{Catalog, crawl};
+//!
+//! let lake = Lake::open("lake")?;
+//! let (catalog, report) = crawl(&lake, "").await?;
+//! eprintln!("{report}");
+//! for table in catalog.tables() {
+//!     println!("{}", table.athena_ddl("s3://my-bucket/lake"));
+//! }
+//! let again = Catalog::load(&lake).await?; // what crawl saved
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+mod athena;
+mod crawl;
+mod glue;
+mod sample;
+mod types;
+
+pub use crawl::{CrawlReport, Crawler, SchemaConflictPolicy, crawl};
+pub use types::ColumnType;
+
+/// Where catalog entries live inside a lake.
+pub const CATALOG_DIR: &str = "_catalog";
+
+/// One column: its name exactly as in the data (e.g. `Adj Close`) and type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Name as it appears in the objects (JSON key, CSV header, Parquet field).
+    pub name: String,
+    /// Inferred type.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+}
+
+/// How a table's objects are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    /// JSON Lines (`.jsonl`, `.json`, `.ndjson`).
+    #[serde(rename = "jsonl")]
+    JsonLines,
+    /// CSV with a header row (`.csv`).
+    #[serde(rename = "csv")]
+    Csv,
+    /// Parquet (`.parquet`).
+    #[serde(rename = "parquet")]
+    Parquet,
+}
+
+impl Format {
+    /// The format of an object from its file name (after any `.gz`/`.zst`).
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(name);
+        let (_, ext) = name.rsplit_once('.')?;
+        match ext {
+            "jsonl" | "json" | "ndjson" => Some(Format::JsonLines),
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// One Hive partition of a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Values of the partition keys, in key order, unescaped.
+    pub values: Vec<String>,
+    /// Lake-relative directory, e.g. `stock/index=HSI/year=1990`.
+    pub location: String,
+    /// Objects in the partition.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// One table: a directory of objects of one format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Catalog name: the lake-relative location, lowercased, with
+    /// characters other than letters, digits and `_` made `_`.
+    pub name: String,
+    /// Lake-relative directory holding the table, e.g. `stock`.
+    pub location: String,
+    /// Encoding of the objects.
+    pub format: Format,
+    /// Whole-object compression of the objects: `none`, `gzip` or `zstd`.
+    pub compression: String,
+    /// Data columns, in first-seen order.
+    pub columns: Vec<Column>,
+    /// Hive partition keys, outermost first, typed from their values.
+    pub partition_keys: Vec<Column>,
+    /// Partitions with file counts and sizes (one with no values when the
+    /// table is not partitioned).
+    pub partitions: Vec<Partition>,
+    /// Objects already read (lake-relative key → size): a re-crawl reads
+    /// only objects not listed here.
+    pub objects: BTreeMap<String, u64>,
+}
+
+impl Table {
+    /// The column named `name` (data columns first, then partition keys).
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .chain(&self.partition_keys)
+            .find(|c| c.name == name)
+    }
+
+    /// Total bytes of the table's objects.
+    pub fn bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.bytes).sum()
+    }
+}
+
+/// The tables of one lake.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    tables: BTreeMap<String, Table>,
+}
+
+impl Catalog {
+    /// Every table, by name.
+    pub fn tables(&self) -> impl Iterator<Item = &Table> {
+        self.tables.values()
+    }
+
+    /// The table called `name`.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)
+    }
+
+    pub(crate) fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+        self.tables.get_mut(name)
+    }
+
+    pub(crate) fn insert(&mut self, table: Table) {
+        self.tables.insert(table.name.clone(), table);
+    }
+
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&String, &mut Table) -> bool) {
+        self.tables.retain(keep);
+    }
+
+    /// Reads the catalog stored in the lake (`_catalog/{table}.json`); an
+    /// empty catalog when nothing was crawled yet.
+    pub async fn load(lake: &Lake) -> Result<Catalog> {
+        let dir = lake.key([CATALOG_DIR]);
+        let store: &dyn ObjectStore = lake.store().as_ref();
+        let metas: Vec<_> = store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| Error::store("list", &dir, e))?;
+        let mut catalog = Catalog::default();
+        for meta in metas {
+            if !meta.location.as_ref().ends_with(".json") {
+                continue;
+            }
+            let bytes = store
+                .get(&meta.location)
+                .await
+                .map_err(|e| Error::store("get", &meta.location, e))?
+                .bytes()
+                .await
+                .map_err(|e| Error::store("get", &meta.location, e))?;
+            let table: Table = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Config(format!("catalog entry {} is not valid: {e}", meta.location))
+            })?;
+            catalog.insert(table);
+        }
+        Ok(catalog)
+    }
+
+    /// Stores every table as `_catalog/{table}.json` and removes entries of
+    /// tables no longer in the catalog. Last writer wins: run one crawler
+    /// per lake at a time.
+    pub async fn save(&self, lake: &Lake) -> Result<()> {
+        let store: &dyn ObjectStore = lake.store().as_ref();
+        let stored = Catalog::load(lake).await?;
+        for table in self.tables() {
+            let key = lake.key([CATALOG_DIR, &format!("{}.json", table.name)]);
+            let body = serde_json::to_vec_pretty(table).expect("tables serialize");
+            store
+                .put(&key, PutPayload::from(Bytes::from(body)))
+                .await
+                .map_err(|e| Error::store("put", &key, e))?;
+        }
+        for gone in stored.tables().filter(|t| self.table(&t.name).is_none()) {
+            let key = lake.key([CATALOG_DIR, &format!("{}.json", gone.name)]);
+            store
+                .delete(&key)
+                .await
+                .map_err(|e| Error::store("delete", &key, e))?;
+        }
+        Ok(())
+    }
+}

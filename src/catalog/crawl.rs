@@ -1,0 +1,463 @@
+//! The crawler: lists a lake, groups objects into tables and partitions,
+//! and reads only objects it has not read before.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use futures::TryStreamExt;
+use object_store::{ObjectMeta, ObjectStore};
+
+use super::sample::{self, SampleLimits};
+use super::{Catalog, Column, ColumnType, Format, Partition, Table};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+/// What a re-crawl does when an object disagrees with a column's type in
+/// the catalog (e.g. a `bigint` column now holds `1.5`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SchemaConflictPolicy {
+    /// Keep the catalog's type and report the conflict (default).
+    #[default]
+    Log,
+    /// Widen the column's type (bigint → double → string, date →
+    /// timestamp → string) and report the change.
+    Update,
+}
+
+/// What one crawl found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrawlReport {
+    /// Objects listed (tables' objects only).
+    pub objects_listed: usize,
+    /// Objects read this time (new since the last crawl).
+    pub objects_read: usize,
+    /// Tables created by this crawl.
+    pub new_tables: Vec<String>,
+    /// `table.column (type)` added to a table that existed before.
+    pub new_columns: Vec<String>,
+    /// Type disagreements with the catalog, and what the policy did.
+    pub conflicts: Vec<String>,
+    /// Records in the sample that could not be read, with key and line.
+    pub bad_records: Vec<String>,
+    /// Objects left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl fmt::Display for CrawlReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "crawl: {} objects listed, {} read, {} new tables, {} new columns, {} conflicts, \
+             {} bad records, {} skipped",
+            self.objects_listed,
+            self.objects_read,
+            self.new_tables.len(),
+            self.new_columns.len(),
+            self.conflicts.len(),
+            self.bad_records.len(),
+            self.skipped.len()
+        )?;
+        for line in self
+            .conflicts
+            .iter()
+            .chain(&self.bad_records)
+            .chain(&self.skipped)
+            .take(20)
+        {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of a crawl; [`crawl`] runs one with the defaults.
+#[derive(Clone, Debug)]
+pub struct Crawler {
+    prefix: String,
+    limits: SampleLimits,
+    on_conflict: SchemaConflictPolicy,
+}
+
+impl Default for Crawler {
+    fn default() -> Self {
+        Crawler {
+            prefix: String::new(),
+            limits: SampleLimits {
+                bytes: 1 << 20,
+                records: 1000,
+            },
+            on_conflict: SchemaConflictPolicy::Log,
+        }
+    }
+}
+
+/// Crawls the whole lake under `prefix` (`""` for all of it) with the
+/// default options, saves the catalog in the lake and returns it.
+pub async fn crawl(lake: &Lake, prefix: &str) -> Result<(Catalog, CrawlReport)> {
+    Crawler::new().prefix(prefix).run(lake).await
+}
+
+/// Where an object sits: its table and partition.
+struct Placement {
+    location: String,
+    keys: Vec<String>,
+    values: Vec<String>,
+    partition: String,
+    format: Format,
+}
+
+impl Crawler {
+    /// Defaults: the whole lake, 1 MiB and 1,000 records per object,
+    /// conflicts logged.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only objects under this lake-relative prefix.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.trim_matches('/').to_string();
+        self
+    }
+
+    /// How much of each new object is read: decompressed bytes and records.
+    pub fn sample(mut self, bytes: u64, records: usize) -> Self {
+        self.limits = SampleLimits {
+            bytes: bytes.max(1),
+            records: records.max(1),
+        };
+        self
+    }
+
+    /// What to do when an object disagrees with a catalog column's type.
+    pub fn on_schema_conflict(mut self, policy: SchemaConflictPolicy) -> Self {
+        self.on_conflict = policy;
+        self
+    }
+
+    /// Loads the lake's catalog, crawls into it, saves it, returns it.
+    pub async fn run(&self, lake: &Lake) -> Result<(Catalog, CrawlReport)> {
+        let mut catalog = Catalog::load(lake).await?;
+        let report = self.update(lake, &mut catalog).await?;
+        catalog.save(lake).await?;
+        Ok((catalog, report))
+    }
+
+    /// Crawls into `catalog` without loading or saving it.
+    pub async fn update(&self, lake: &Lake, catalog: &mut Catalog) -> Result<CrawlReport> {
+        let mut report = CrawlReport::default();
+        let store: &dyn ObjectStore = lake.store().as_ref();
+        let root = lake.root().as_ref();
+        let listed = lake.key([self.prefix.as_str()]);
+        let metas: Vec<ObjectMeta> = store
+            .list(Some(&listed))
+            .try_collect()
+            .await
+            .map_err(|e| Error::store("list", &listed, e))?;
+
+        // Group the listing by table; partitions come from the listing
+        // alone, so they are rebuilt every time.
+        let mut tables: BTreeMap<String, Vec<(ObjectMeta, Placement)>> = BTreeMap::new();
+        for meta in metas {
+            let key = meta.location.as_ref();
+            let relative = key
+                .strip_prefix(root)
+                .unwrap_or(key)
+                .trim_start_matches('/')
+                .to_string();
+            match place(&relative) {
+                Ok(Some(placement)) => tables
+                    .entry(placement.location.clone())
+                    .or_default()
+                    .push((meta, placement)),
+                Ok(None) => {}
+                Err(reason) => report.skipped.push(format!("{relative}: {reason}")),
+            }
+        }
+
+        let crawled: HashSet<String> = tables.keys().map(|l| table_name(l)).collect();
+        if self.prefix.is_empty() {
+            catalog.retain(|name, _| crawled.contains(name));
+        }
+        for (location, objects) in tables {
+            self.update_table(lake, catalog, &location, objects, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn update_table(
+        &self,
+        lake: &Lake,
+        catalog: &mut Catalog,
+        location: &str,
+        objects: Vec<(ObjectMeta, Placement)>,
+        report: &mut CrawlReport,
+    ) -> Result<()> {
+        let name = table_name(location);
+        let (first, placement) = &objects[0];
+        let is_new = catalog.table(&name).is_none();
+        if is_new {
+            catalog.insert(Table {
+                name: name.clone(),
+                location: location.to_string(),
+                format: placement.format,
+                compression: compression_name(first.location.as_ref()).to_string(),
+                columns: Vec::new(),
+                partition_keys: placement
+                    .keys
+                    .iter()
+                    .map(|k| Column {
+                        name: k.clone(),
+                        column_type: ColumnType::String,
+                    })
+                    .collect(),
+                partitions: Vec::new(),
+                objects: BTreeMap::new(),
+            });
+            report.new_tables.push(name.clone());
+        }
+        let table = catalog.table_mut(&name).expect("inserted above");
+        let known_columns = table.columns.len();
+        let mut untyped: HashSet<String> = HashSet::new();
+        let mut partitions: BTreeMap<String, Partition> = BTreeMap::new();
+        let mut seen = BTreeMap::new();
+        for (meta, placement) in &objects {
+            let key = meta.location.as_ref();
+            if placement.format != table.format {
+                report.skipped.push(format!(
+                    "{key}: {:?} object in a {:?} table",
+                    placement.format, table.format
+                ));
+                continue;
+            }
+            if placement.keys != key_names(&table.partition_keys) {
+                report.skipped.push(format!(
+                    "{key}: partition keys {:?} differ from the table's {:?}",
+                    placement.keys,
+                    key_names(&table.partition_keys)
+                ));
+                continue;
+            }
+            if compression_name(key) != table.compression {
+                table.compression = "mixed".to_string();
+            }
+            report.objects_listed += 1;
+            let partition = partitions
+                .entry(placement.partition.clone())
+                .or_insert_with(|| Partition {
+                    values: placement.values.clone(),
+                    location: placement.partition.clone(),
+                    files: 0,
+                    bytes: 0,
+                });
+            partition.files += 1;
+            partition.bytes += meta.size;
+            let relative = format!("{}/{}", placement.partition, file_name(key));
+            seen.insert(relative.clone(), meta.size);
+            if table.objects.get(&relative) == Some(&meta.size) {
+                continue;
+            }
+            let columns =
+                match sample::columns(lake.store().as_ref(), meta, table.format, self.limits).await
+                {
+                    Ok(columns) => columns,
+                    Err(e) if !e.is_retryable() => {
+                        report.skipped.push(format!("{key}: {e}"));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            report.objects_read += 1;
+            report.bad_records.extend(columns.bad_records);
+            for (column, found) in columns.columns {
+                self.merge(table, known_columns, &mut untyped, column, found, report);
+            }
+        }
+        table.objects = seen;
+        table.partitions = partitions.into_values().collect();
+        for (i, key) in table.partition_keys.iter_mut().enumerate() {
+            key.column_type = table
+                .partitions
+                .iter()
+                .filter_map(|p| ColumnType::of_text(&p.values[i]))
+                .reduce(ColumnType::widen)
+                .unwrap_or(ColumnType::String);
+        }
+        Ok(())
+    }
+
+    /// Folds one object's view of a column into the table.
+    fn merge(
+        &self,
+        table: &mut Table,
+        known_columns: usize,
+        untyped: &mut HashSet<String>,
+        name: String,
+        found: Option<ColumnType>,
+        report: &mut CrawlReport,
+    ) {
+        let Some(index) = table.columns.iter().position(|c| c.name == name) else {
+            if known_columns > 0 {
+                report.new_columns.push(format!(
+                    "{}.{name} ({})",
+                    table.name,
+                    found.unwrap_or(ColumnType::String).sql_name()
+                ));
+            }
+            if found.is_none() {
+                untyped.insert(name.clone());
+            }
+            table.columns.push(Column {
+                name,
+                column_type: found.unwrap_or(ColumnType::String),
+            });
+            return;
+        };
+        let Some(found) = found else { return };
+        let column = &mut table.columns[index];
+        if untyped.remove(&name) {
+            column.column_type = found;
+            return;
+        }
+        let wider = column.column_type.widen(found);
+        if wider == column.column_type {
+            return;
+        }
+        if index >= known_columns {
+            // Added by this crawl: files disagreeing is ordinary widening.
+            column.column_type = wider;
+            return;
+        }
+        let what = format!(
+            "{}.{name}: catalog has {}, an object has {}",
+            table.name,
+            column.column_type.sql_name(),
+            found.sql_name()
+        );
+        match self.on_conflict {
+            SchemaConflictPolicy::Log => {
+                tracing::warn!(
+                    "schema conflict: {what}; keeping {}",
+                    column.column_type.sql_name()
+                );
+                report
+                    .conflicts
+                    .push(format!("{what}; kept {}", column.column_type.sql_name()));
+            }
+            SchemaConflictPolicy::Update => {
+                report
+                    .conflicts
+                    .push(format!("{what}; widened to {}", wider.sql_name()));
+                column.column_type = wider;
+            }
+        }
+    }
+}
+
+/// Table, partition and format of a lake-relative key; `None` for the
+/// lake's own bookkeeping (`_streamlake/`, `_catalog/`, `_errors/`) and
+/// hidden files.
+fn place(relative: &str) -> std::result::Result<Option<Placement>, String> {
+    let segments: Vec<&str> = relative.split('/').collect();
+    if segments
+        .iter()
+        .any(|s| s.starts_with('_') || s.starts_with('.'))
+    {
+        return Ok(None);
+    }
+    let (dirs, file) = segments.split_at(segments.len() - 1);
+    let format =
+        Format::from_file_name(file[0]).ok_or("not a JSON Lines, CSV or Parquet object")?;
+    let first_hive = dirs
+        .iter()
+        .position(|s| s.contains('='))
+        .unwrap_or(dirs.len());
+    if first_hive == 0 {
+        return Err("no table directory above it".into());
+    }
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    for segment in &dirs[first_hive..] {
+        let (key, value) = segment
+            .split_once('=')
+            .ok_or("a plain directory below a key=value partition")?;
+        keys.push(unescape(key));
+        values.push(unescape(value));
+    }
+    Ok(Some(Placement {
+        location: dirs[..first_hive].join("/"),
+        keys,
+        values,
+        partition: dirs.join("/"),
+        format,
+    }))
+}
+
+/// Undoes Hive's `%XX` escaping of partition path segments.
+fn unescape(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
+}
+
+/// The catalog name of a table location: lowercase letters, digits, `_`.
+pub(crate) fn table_name(location: &str) -> String {
+    super::athena::athena_name(&location.replace('/', "_"))
+}
+
+fn key_names(keys: &[Column]) -> Vec<String> {
+    keys.iter().map(|k| k.name.clone()).collect()
+}
+
+fn file_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+fn compression_name(key: &str) -> &'static str {
+    match crate::encode::Compression::from_file_name(key) {
+        crate::encode::Compression::Gzip(_) => "gzip",
+        crate::encode::Compression::Zstd(_) => "zstd",
+        _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_objects_by_table_and_hive_partition() {
+        let p = place("stock/index=N%2FA/year=1990/t+0+1.jsonl.gz")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.location, "stock");
+        assert_eq!(p.keys, ["index", "year"]);
+        assert_eq!(p.values, ["N/A", "1990"]);
+        assert_eq!(p.partition, "stock/index=N%2FA/year=1990");
+        assert_eq!(p.format, Format::JsonLines);
+        let p = place("raw/2024/a.csv").unwrap().unwrap();
+        assert_eq!((p.location.as_str(), p.keys.len()), ("raw/2024", 0));
+        assert!(place("_streamlake/groups/x.json").unwrap().is_none());
+        assert!(place("stock/_errors/x.json").unwrap().is_none());
+        assert!(place("stock/readme.txt").is_err());
+        assert!(place("index=1/a.jsonl").is_err());
+        assert!(place("t/k=1/plain/a.jsonl").is_err());
+        assert_eq!(table_name("raw/Stock Data"), "raw_stock_data");
+    }
+}

@@ -1,0 +1,217 @@
+//! Reading a bounded sample of one object and the columns it shows.
+
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use super::Format;
+use super::types::ColumnType;
+use crate::encode::Compression;
+use crate::error::{Error, Result};
+use crate::value::JsonFields;
+
+/// How much of each object the crawler reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SampleLimits {
+    /// Decompressed bytes from the start of the object.
+    pub bytes: u64,
+    /// Records (lines) from the start of the object.
+    pub records: usize,
+}
+
+/// What one object's sample shows: columns in first-seen order (`None`
+/// while only nulls were seen) and records that could not be read.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectColumns {
+    pub columns: Vec<(String, Option<ColumnType>)>,
+    pub bad_records: Vec<String>,
+}
+
+impl ObjectColumns {
+    fn observe(&mut self, name: &str, seen: Option<ColumnType>) {
+        match self.columns.iter_mut().find(|(n, _)| n == name) {
+            Some((_, known)) => {
+                *known = match (*known, seen) {
+                    (Some(a), Some(b)) => Some(a.widen(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            None => self.columns.push((name.to_string(), seen)),
+        }
+    }
+}
+
+/// Reads the columns of one object of `format`.
+pub(crate) async fn columns(
+    store: &dyn ObjectStore,
+    meta: &ObjectMeta,
+    format: Format,
+    limits: SampleLimits,
+) -> Result<ObjectColumns> {
+    match format {
+        Format::JsonLines => Ok(json_columns(
+            &meta.location,
+            &text(store, meta, limits).await?,
+            limits,
+        )),
+        Format::Csv => Ok(csv_columns(
+            &meta.location,
+            &text(store, meta, limits).await?,
+            limits,
+        )),
+        Format::Parquet => parquet_columns(store, meta).await,
+    }
+}
+
+/// The decompressed start of an object, cut after its last whole line.
+async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) -> Result<Vec<u8>> {
+    let key = &meta.location;
+    let compression = Compression::from_file_name(key.as_ref());
+    let raw = if compression == Compression::None {
+        let end = meta.size.min(limits.bytes);
+        store
+            .get_range(key, 0..end)
+            .await
+            .map_err(|e| Error::store("get", key, e))?
+    } else {
+        store
+            .get(key)
+            .await
+            .map_err(|e| Error::store("get", key, e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::store("get", key, e))?
+    };
+    let (mut text, cut) = compression
+        .decompress_prefix(&raw, limits.bytes)
+        .map_err(|e| Error::io(format!("decompressing {key}"), e))?;
+    if cut || (compression == Compression::None && meta.size > limits.bytes) {
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        text.truncate(whole);
+    }
+    Ok(text)
+}
+
+fn json_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
+    let mut out = ObjectColumns::default();
+    let lines = text.split(|b| *b == b'\n').enumerate();
+    for (i, line) in lines.filter(|(_, l)| !l.is_empty()).take(limits.records) {
+        match JsonFields::parse(line) {
+            Ok(fields) => {
+                for (name, raw) in fields.iter() {
+                    out.observe(name, ColumnType::of_json(raw));
+                }
+            }
+            Err(reason) => out
+                .bad_records
+                .push(format!("{key} line {}: {reason}", i + 1)),
+        }
+    }
+    out
+}
+
+fn csv_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
+    let mut out = ObjectColumns::default();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text);
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            out.bad_records
+                .push(format!("{key} line 1: no CSV header: {e}"));
+            return out;
+        }
+    };
+    for name in &headers {
+        out.observe(name, None);
+    }
+    for row in reader.records().take(limits.records) {
+        match row {
+            Ok(row) => {
+                for (name, cell) in headers.iter().zip(row.iter()) {
+                    out.observe(name, ColumnType::of_text(cell));
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                out.bad_records.push(format!("{key} line {line}: {e}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(all(feature = "parquet", not(feature = "parquet")))] // TODO(parquet)
+async fn parquet_columns(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<ObjectColumns> {
+    crate::encode::parquet::footer_columns(store, meta).await
+}
+
+#[cfg(not(all(feature = "parquet", not(feature = "parquet"))))] // TODO(parquet)
+async fn parquet_columns(_store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<ObjectColumns> {
+    Err(Error::Config(format!(
+        "{}: reading Parquet needs the `parquet` feature",
+        meta.location
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ColumnType::*;
+
+    const LIMITS: SampleLimits = SampleLimits {
+        bytes: 1 << 20,
+        records: 1000,
+    };
+
+    #[test]
+    fn json_lines_widen_keep_names_and_report_bad_lines() {
+        let text = concat!(
+            "{\"surnasdasdame\": \"parasdasdmar\"}\n",
+            "{\"Index\":\"HSI\",\"Date\":\"1990-01-02\",\"Open\":1,\"Adj Close\":null,\"Volume\":0}\n",
+            "not json\n",
+            "{\"Index\":\"HSI\",\"Date\":\"1990-01-03\",\"Open\":2.5,\"Adj Close\":3.25,\"Volume\":12}\n",
+            "{\"Index\":\"N\\\"YA\",\"Date\":\"1990-01-04T09:30:00\",\"Open\":3,\"Note\":\"a, \\\"b\\\"\"}\n",
+        );
+        let got = json_columns(&Path::from("t/a.jsonl"), text.as_bytes(), LIMITS);
+        assert_eq!(
+            got.columns,
+            vec![
+                ("surnasdasdame".to_string(), Some(String)),
+                ("Index".to_string(), Some(String)),
+                ("Date".to_string(), Some(Timestamp)),
+                ("Open".to_string(), Some(Double)),
+                ("Adj Close".to_string(), Some(Double)),
+                ("Volume".to_string(), Some(Bigint)),
+                ("Note".to_string(), Some(String)),
+            ]
+        );
+        assert_eq!(got.bad_records.len(), 1);
+        assert!(
+            got.bad_records[0].starts_with("t/a.jsonl line 3: "),
+            "{:?}",
+            got.bad_records
+        );
+    }
+
+    #[test]
+    fn csv_cells_with_commas_quotes_and_nulls() {
+        let text = "Index,Date,Close,Note\nHSI,1990-01-02,1,\"a, \"\"b\"\"\"\nHSI,1990-01-03,,plain\nshort\n";
+        let got = csv_columns(&Path::from("t/a.csv"), text.as_bytes(), LIMITS);
+        assert_eq!(
+            got.columns,
+            vec![
+                ("Index".to_string(), Some(String)),
+                ("Date".to_string(), Some(Date)),
+                ("Close".to_string(), Some(Bigint)),
+                ("Note".to_string(), Some(String)),
+            ]
+        );
+        assert_eq!(got.bad_records.len(), 1, "{:?}", got.bad_records);
+        assert!(
+            got.bad_records[0].starts_with("t/a.csv line 4: "),
+            "{:?}",
+            got.bad_records
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Column types the crawler infers, and how they widen when files disagree.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::time::parse_timestamp;
+use crate::value::is_container;
+
+/// A column's type, named as Athena and Glue name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// `true` / `false`.
+    Boolean,
+    /// A whole number that fits in 64 bits.
+    Bigint,
+    /// A number with a fraction or exponent.
+    Double,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// `YYYY-MM-DD` followed by a time of day (`T` or space, optional `Z`).
+    Timestamp,
+    /// Anything else, including JSON objects and arrays (as their JSON text).
+    String,
+}
+
+impl ColumnType {
+    /// The narrowest type holding values of both: bigint → double → string,
+    /// date → timestamp → string; anything else mixed is string.
+    pub fn widen(self, other: ColumnType) -> ColumnType {
+        use ColumnType::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Bigint, Double) | (Double, Bigint) => Double,
+            (Date, Timestamp) | (Timestamp, Date) => Timestamp,
+            _ => String,
+        }
+    }
+
+    /// The Athena / Hive DDL name.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ColumnType::Boolean => "boolean",
+            ColumnType::Bigint => "bigint",
+            ColumnType::Double => "double",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::String => "string",
+        }
+    }
+
+    /// The type of one JSON value; `None` for null (it says nothing).
+    pub(crate) fn of_json(raw: &RawValue) -> Option<ColumnType> {
+        let text = raw.get();
+        match text.as_bytes().first()? {
+            b'n' => None,
+            b't' | b'f' => Some(ColumnType::Boolean),
+            b'"' => Some(
+                serde_json::from_str::<std::string::String>(text)
+                    .map_or(ColumnType::String, |s| ColumnType::of_string(&s)),
+            ),
+            _ if is_container(raw) => Some(ColumnType::String),
+            _ => Some(number_type(text)),
+        }
+    }
+
+    /// The type of one text cell (CSV, partition value); `None` for empty.
+    pub(crate) fn of_text(text: &str) -> Option<ColumnType> {
+        if text.is_empty() {
+            return None;
+        }
+        if text == "true" || text == "false" {
+            return Some(ColumnType::Boolean);
+        }
+        let numeric = text
+            .strip_prefix('-')
+            .unwrap_or(text)
+            .starts_with(|c: char| c.is_ascii_digit());
+        if numeric && text.parse::<f64>().is_ok() {
+            return Some(number_type(text));
+        }
+        Some(ColumnType::of_string(text))
+    }
+
+    /// A JSON string's type: a date or timestamp when it reads as one.
+    fn of_string(text: &str) -> ColumnType {
+        match parse_timestamp(text) {
+            Some(_) if text.len() == 10 => ColumnType::Date,
+            Some(_) => ColumnType::Timestamp,
+            None => ColumnType::String,
+        }
+    }
+}
+
+/// Bigint for whole numbers in range, double for the rest.
+fn number_type(text: &str) -> ColumnType {
+    if text.parse::<i64>().is_ok() {
+        ColumnType::Bigint
+    } else {
+        ColumnType::Double
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ColumnType::{self, *};
+
+    fn json(text: &str) -> Option<ColumnType> {
+        ColumnType::of_json(
+            &serde_json::from_str::<Box<serde_json::value::RawValue>>(text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn infers_json_and_text_values() {
+        assert_eq!(json("null"), None);
+        assert_eq!(json("true"), Some(Boolean));
+        assert_eq!(json("12"), Some(Bigint));
+        assert_eq!(json("-1.5e3"), Some(Double));
+        assert_eq!(json("190011434.0"), Some(Double));
+        assert_eq!(json("99999999999999999999"), Some(Double));
+        assert_eq!(json(r#""1990-01-02""#), Some(Date));
+        assert_eq!(json(r#""1990-01-02T10:00:00Z""#), Some(Timestamp));
+        assert_eq!(json(r#""1990-13-02""#), Some(String));
+        assert_eq!(json(r#""HSI""#), Some(String));
+        assert_eq!(json(r#"{"a":1}"#), Some(String));
+        assert_eq!(json("[1]"), Some(String));
+        assert_eq!(ColumnType::of_text(""), None);
+        assert_eq!(ColumnType::of_text("1990"), Some(Bigint));
+        assert_eq!(ColumnType::of_text("-0.25"), Some(Double));
+        assert_eq!(ColumnType::of_text("inf"), Some(String));
+        assert_eq!(ColumnType::of_text("NaN"), Some(String));
+        assert_eq!(ColumnType::of_text("2021-06-01"), Some(Date));
+        assert_eq!(ColumnType::of_text("a, \"b\""), Some(String));
+    }
+
+    #[test]
+    fn widens_along_the_documented_chains() {
+        assert_eq!(Bigint.widen(Double), Double);
+        assert_eq!(Double.widen(Bigint), Double);
+        assert_eq!(Double.widen(String), String);
+        assert_eq!(Date.widen(Timestamp), Timestamp);
+        assert_eq!(Date.widen(Bigint), String);
+        assert_eq!(Boolean.widen(Bigint), String);
+        assert_eq!(Bigint.widen(Bigint), Bigint);
+    }
+}
