@@ -164,7 +164,34 @@ async fn run(args: Args) -> streamlake::Result<()> {
         consumed.records_per_second()
     );
     println!("lake:      {lake}/{}", args.table);
-    print_layout(&lake, &args.table).await
+    print_layout(&lake, &args.table).await?;
+    #[cfg(feature = "sql")]
+    crawl_and_query(&lake, &args.table).await?;
+    Ok(())
+}
+
+/// The Glue crawler + Athena step: crawl the lake into its catalog and
+/// answer one question with SQL.
+#[cfg(feature = "sql")]
+async fn crawl_and_query(lake: &Lake, table: &str) -> streamlake::Result<()> {
+    use streamlake::catalog::crawl;
+    use streamlake::sql::{LakeSql, OutputFormat};
+
+    let (catalog, report) = crawl(lake, table).await?;
+    eprintln!("{report}");
+    let name = catalog
+        .tables()
+        .find(|t| t.location == table)
+        .map(|t| t.name.clone())
+        .ok_or_else(|| streamlake::Error::Config(format!("no table {table} in {lake}")))?;
+    let query = format!(
+        r#"SELECT "Index", count(*) AS rows, round(avg("CloseUSD"), 2) AS avg_close_usd
+           FROM {name} GROUP BY "Index" ORDER BY "Index""#
+    );
+    let batches = LakeSql::new(lake, &catalog)?.query(&query).await?;
+    println!("rows and average CloseUSD per index (SQL over the crawled lake):");
+    print!("{}", OutputFormat::Table.render(&batches)?);
+    Ok(())
 }
 
 /// Objects and bytes per partition directory of the table.

@@ -36,7 +36,7 @@ use crate::lake::Lake;
 mod athena;
 mod crawl;
 mod glue;
-mod sample;
+pub(crate) mod sample;
 mod types;
 
 pub use crawl::{CrawlReport, Crawler, SchemaConflictPolicy, crawl};

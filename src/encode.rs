@@ -14,6 +14,8 @@
 mod compression;
 mod csv;
 mod jsonl;
+#[cfg(feature = "parquet")]
+pub(crate) mod parquet;
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use bytes::BytesMut;
 pub use self::compression::Compression;
 pub use self::csv::CsvEncoder;
 pub use self::jsonl::JsonLinesEncoder;
+#[cfg(feature = "parquet")]
+pub use self::parquet::{ParquetCompression, ParquetEncoder};
 use crate::record::Record;
 
 /// Encodes the records of one object into a caller-owned buffer.
@@ -39,11 +43,17 @@ pub trait Encoder: Send + Sync + fmt::Debug {
 }
 
 /// The encoder for a format name: `jsonl` or `csv` (columns from the first
-/// record of each object).
+/// record of each object). Parquet needs declared columns: build a
+/// `ParquetEncoder` (feature `parquet`).
 pub fn encoder_named(name: &str) -> crate::error::Result<Arc<dyn Encoder>> {
     match name {
         "jsonl" => Ok(Arc::new(JsonLinesEncoder::new())),
         "csv" => Ok(Arc::new(CsvEncoder::new())),
+        "parquet" => Err(crate::error::Error::Config(
+            "format \"parquet\" needs declared columns: use ParquetEncoder::new(columns) \
+             (feature `parquet`)"
+                .into(),
+        )),
         other => Err(crate::error::Error::Config(format!(
             "format {other:?}: expected jsonl or csv"
         ))),

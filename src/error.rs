@@ -73,6 +73,17 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
 
+    /// A SQL statement could not be planned or run.
+    #[cfg(feature = "sql")]
+    #[error("sql {context}: {source}")]
+    Sql {
+        /// What was being done, naming the statement or table.
+        context: String,
+        /// DataFusion's error.
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+
     /// A local file operation failed (source file, checkpoint).
     #[error("{context}: {source}")]
     Io {

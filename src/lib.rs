@@ -25,8 +25,8 @@
 //! | (none)    | core traits, JSON Lines and CSV encoders, gzip/zstd, local-directory and in-memory lake sink, CSV/generator/memory sources, pipeline | available |
 //! | `kafka`   | [`kafka`]: consumer source, producer sink, mock cluster (rdkafka) | available |
 //! | `s3`      | S3 lakes (`s3://bucket/prefix`, `S3Options`) through object_store's AWS backend | available |
-//! | `parquet` | Parquet encoder | reserved |
-//! | `sql`     | crawler-backed SQL over the lake (DataFusion) | reserved |
+//! | `parquet` | `ParquetEncoder` (snappy/zstd), Parquet footers in the crawler | available |
+//! | `sql`     | SQL over the catalog's tables (DataFusion), with partition pruning | available |
 //!
 //! ## Example
 //!
@@ -61,6 +61,8 @@ mod record;
 mod rejected;
 mod sink;
 mod source;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod store;
 mod time;
 mod value;
@@ -68,6 +70,8 @@ mod value;
 pub use crate::encode::{
     Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_named,
 };
+#[cfg(feature = "parquet")]
+pub use crate::encode::{ParquetCompression, ParquetEncoder};
 pub use crate::error::{Error, Result};
 pub use crate::lake::Lake;
 #[cfg(feature = "s3")]

@@ -141,12 +141,12 @@ fn csv_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
     out
 }
 
-#[cfg(all(feature = "parquet", not(feature = "parquet")))] // TODO(parquet)
+#[cfg(feature = "parquet")]
 async fn parquet_columns(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<ObjectColumns> {
     crate::encode::parquet::footer_columns(store, meta).await
 }
 
-#[cfg(not(all(feature = "parquet", not(feature = "parquet"))))] // TODO(parquet)
+#[cfg(not(feature = "parquet"))]
 async fn parquet_columns(_store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<ObjectColumns> {
     Err(Error::Config(format!(
         "{}: reading Parquet needs the `parquet` feature",

@@ -1,0 +1,219 @@
+//! SQL over the lake (the Athena step), on DataFusion: every catalog table
+//! is registered over the lake's own object store, with its Hive partition
+//! keys as typed columns that prune the objects a query reads.
+//!
+//! ```no_run
+//! # async fn demo() -> streamlake::Result<()> {
+//! use streamlake::Lake;
+//! use streamlake::catalog::crawl;
+//! use streamlake::sql::{LakeSql, OutputFormat};
+//!
+//! let lake = Lake::open("lake")?;
+//! let (catalog, _) = crawl(&lake, "").await?;
+//! let sql = LakeSql::new(&lake, &catalog)?;
+//! let batches = sql
+//!     .query(r#"SELECT index, count(*) AS n, avg("CloseUSD") AS avg_close_usd
+//!               FROM stock WHERE year >= 2000 GROUP BY index ORDER BY index"#)
+//!     .await?;
+//! print!("{}", OutputFormat::Table.render(&batches)?);
+//! # Ok(()) }
+//! ```
+//!
+//! Identifiers follow DataFusion: unquoted names are lowercased, so data
+//! columns with capitals or spaces are quoted (`"Adj Close"`); partition
+//! keys are the lowercase directory names (`index`, `year`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::{Catalog, Format, Table};
+use crate::encode::parquet::arrow_type;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+/// Where the lake's store is registered inside the query engine.
+const LAKE_URL: &str = "streamlake://lake";
+
+/// A query engine with every catalog table of one lake registered.
+pub struct LakeSql {
+    context: SessionContext,
+}
+
+impl LakeSql {
+    /// Registers each table of `catalog` (as crawled from `lake`).
+    pub fn new(lake: &Lake, catalog: &Catalog) -> Result<Self> {
+        let context = SessionContext::new();
+        let url = url::Url::parse(LAKE_URL).expect("a valid URL");
+        context.register_object_store(&url, lake.store().clone());
+        for table in catalog.tables() {
+            let listing = listing_table(lake, table)?;
+            context
+                .register_table(table.name.as_str(), Arc::new(listing))
+                .map_err(|e| sql_error(format!("registering table {}", table.name), e))?;
+        }
+        Ok(Self { context })
+    }
+
+    /// Runs one SQL statement and collects its result.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let frame = self
+            .context
+            .sql(sql)
+            .await
+            .map_err(|e| sql_error(format!("planning {sql:?}"), e))?;
+        frame
+            .collect()
+            .await
+            .map_err(|e| sql_error(format!("running {sql:?}"), e))
+    }
+
+    /// The DataFusion session, for anything beyond [`query`](Self::query).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+}
+
+fn sql_error(context: String, source: DataFusionError) -> Error {
+    Error::Sql {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// A listing table over `{lake root}/{table location}/`, reading the
+/// catalog's columns and partition keys.
+fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
+    let compression = match table.compression.as_str() {
+        "none" => FileCompressionType::UNCOMPRESSED,
+        "gzip" => FileCompressionType::GZIP,
+        "zstd" => FileCompressionType::ZSTD,
+        other => {
+            return Err(Error::Config(format!(
+                "table {}: {other} compression across objects cannot be queried as one table",
+                table.name
+            )));
+        }
+    };
+    let suffix = match table.compression.as_str() {
+        "gzip" => ".gz",
+        "zstd" => ".zst",
+        _ => "",
+    };
+    let (format, extension): (Arc<dyn FileFormat>, &str) = match table.format {
+        Format::JsonLines => (
+            Arc::new(JsonFormat::default().with_file_compression_type(compression)),
+            ".jsonl",
+        ),
+        Format::Csv => (
+            Arc::new(
+                CsvFormat::default()
+                    .with_has_header(true)
+                    .with_file_compression_type(compression),
+            ),
+            ".csv",
+        ),
+        Format::Parquet => (Arc::new(ParquetFormat::default()), ".parquet"),
+    };
+    let partition_columns = table
+        .partition_keys
+        .iter()
+        .map(|k| (k.name.clone(), arrow_type(k.column_type)))
+        .collect();
+    let options = ListingOptions::new(format)
+        .with_file_extension(format!("{extension}{suffix}"))
+        .with_table_partition_cols(partition_columns);
+    let schema = Schema::new(
+        table
+            .columns
+            .iter()
+            .filter(|c| !table.partition_keys.iter().any(|k| k.name == c.name))
+            .map(|c| Field::new(&c.name, arrow_type(c.column_type), true))
+            .collect::<Vec<_>>(),
+    );
+    let root = lake.root().as_ref();
+    let path = if root.is_empty() {
+        format!("{LAKE_URL}/{}/", table.location)
+    } else {
+        format!("{LAKE_URL}/{root}/{}/", table.location)
+    };
+    let url = ListingTableUrl::parse(&path)
+        .map_err(|e| sql_error(format!("table {} at {path}", table.name), e))?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(Arc::new(schema));
+    ListingTable::try_new(config).map_err(|e| sql_error(format!("table {}", table.name), e))
+}
+
+/// How query results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// One JSON object per row.
+    JsonLines,
+    /// CSV with a header row.
+    Csv,
+}
+
+impl OutputFormat {
+    /// The batches as text in this format.
+    pub fn render(self, batches: &[RecordBatch]) -> Result<String> {
+        let failed = |e: datafusion::arrow::error::ArrowError| {
+            sql_error("formatting results".into(), DataFusionError::from(e))
+        };
+        let mut out = Vec::new();
+        match self {
+            OutputFormat::Table => {
+                let table = datafusion::arrow::util::pretty::pretty_format_batches(batches)
+                    .map_err(failed)?;
+                out.extend_from_slice(format!("{table}\n").as_bytes());
+            }
+            OutputFormat::JsonLines => {
+                let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut out);
+                for batch in batches {
+                    writer.write(batch).map_err(failed)?;
+                }
+                writer.finish().map_err(failed)?;
+            }
+            OutputFormat::Csv => {
+                let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut out);
+                for batch in batches {
+                    writer.write(batch).map_err(failed)?;
+                }
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = Error;
+
+    /// `table`, `jsonl` or `csv`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "table" => Ok(OutputFormat::Table),
+            "jsonl" => Ok(OutputFormat::JsonLines),
+            "csv" => Ok(OutputFormat::Csv),
+            other => Err(Error::Config(format!(
+                "output {other:?}: expected table, jsonl or csv"
+            ))),
+        }
+    }
+}
