@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use streamlake::{
     BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
-    encoder_named,
+    encoder_for,
 };
 
 #[derive(Parser, Debug)]
@@ -35,7 +35,7 @@ struct Args {
     /// Table name: the first level under the lake.
     #[arg(long, default_value = "stock")]
     table: String,
-    /// Object format: jsonl or csv.
+    /// Object format: jsonl, csv or parquet (feature parquet).
     #[arg(long, default_value = "jsonl")]
     format: String,
     /// Whole-object compression: none, gzip or zstd.
@@ -94,7 +94,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder_named(&args.format)?)
+        .encoder_arc(encoder_for(&args.format, &StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
         .build()?;

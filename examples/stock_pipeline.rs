@@ -17,7 +17,7 @@ use streamlake::kafka::{KafkaConfig, KafkaSink, KafkaSource, MockKafka};
 use streamlake::object_store::ObjectStore;
 use streamlake::{
     BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
-    encoder_named,
+    encoder_for,
 };
 
 #[derive(Parser, Debug)]
@@ -53,7 +53,7 @@ struct Args {
     /// Rows per second for synthetic rows (default: as fast as possible).
     #[arg(long)]
     rate: Option<f64>,
-    /// Object format: jsonl or csv.
+    /// Object format: jsonl, csv or parquet (feature parquet).
     #[arg(long, default_value = "jsonl")]
     format: String,
     /// Whole-object compression: none, gzip or zstd.
@@ -114,7 +114,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder_named(&args.format)?)
+        .encoder_arc(encoder_for(&args.format, &StockTicks::columns())?)
         .compression(args.compression)
         .build()?;
     let consumer = Pipeline::new(source, sink)

@@ -60,6 +60,22 @@ pub fn encoder_named(name: &str) -> crate::error::Result<Arc<dyn Encoder>> {
     }
 }
 
+/// [`encoder_named`], plus `parquet` (feature `parquet`) with these columns
+/// and types. For stock data, `StockTicks::columns()`.
+pub fn encoder_for(
+    name: &str,
+    columns: &[crate::catalog::Column],
+) -> crate::error::Result<Arc<dyn Encoder>> {
+    match name {
+        #[cfg(feature = "parquet")]
+        "parquet" => Ok(Arc::new(ParquetEncoder::new(columns.to_vec()))),
+        other => {
+            let _ = columns;
+            encoder_named(other)
+        }
+    }
+}
+
 /// A record an [`Encoder`] could not encode.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("record {index} of the object cannot be encoded: {reason}")]

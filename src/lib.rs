@@ -68,7 +68,7 @@ mod time;
 mod value;
 
 pub use crate::encode::{
-    Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_named,
+    Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_for, encoder_named,
 };
 #[cfg(feature = "parquet")]
 pub use crate::encode::{ParquetCompression, ParquetEncoder};

@@ -10,51 +10,19 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use streamlake::catalog::{
-    Catalog, Column, ColumnType, Crawler, Format, SchemaConflictPolicy, crawl,
-};
+use streamlake::catalog::{Catalog, ColumnType, Crawler, Format, SchemaConflictPolicy, crawl};
 use streamlake::object_store::{ObjectStoreExt, PutPayload};
 use streamlake::sql::{LakeSql, OutputFormat};
 use streamlake::{
     Compression, CsvEncoder, Lake, LakeSink, ParquetEncoder, Position, Record, RecordSink,
-    RecordSource, SourceEvent, StockTicks,
+    StockTicks,
 };
-
-async fn stock_rows(seed: u64, n: u64) -> Vec<Record> {
-    let mut ticks = StockTicks::new(seed).count(n);
-    let mut out = Vec::new();
-    while let SourceEvent::Records { records, .. } = ticks.poll(10_000).await.unwrap() {
-        out.extend(records);
-    }
-    out
-}
 
 async fn write(sink: streamlake::LakeSinkBuilder, records: Vec<Record>) {
     let mut sink = sink.build().unwrap();
     let rejected = sink.write(records).await.unwrap();
     assert!(rejected.is_empty(), "{rejected:?}");
     sink.flush().await.unwrap();
-}
-
-fn stock_columns() -> Vec<Column> {
-    use ColumnType::*;
-    [
-        ("Index", String),
-        ("Date", Date),
-        ("Open", Double),
-        ("High", Double),
-        ("Low", Double),
-        ("Close", Double),
-        ("Adj Close", Double),
-        ("Volume", Double),
-        ("CloseUSD", Double),
-    ]
-    .into_iter()
-    .map(|(name, column_type)| Column {
-        name: name.into(),
-        column_type,
-    })
-    .collect()
 }
 
 fn json(record: &Record) -> serde_json::Value {
@@ -69,7 +37,7 @@ fn year(record: &Record) -> String {
 async fn crawl_finds_tables_schemas_and_partitions_and_persists_them() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
-    let stock = stock_rows(5, 5_000).await;
+    let stock = StockTicks::new(5).rows(5_000);
     write(
         LakeSink::builder(lake.clone())
             .table("stock")
@@ -118,7 +86,7 @@ async fn crawl_finds_tables_schemas_and_partitions_and_persists_them() {
     let table = catalog.table("stock").unwrap();
     assert_eq!(table.format, Format::JsonLines);
     assert_eq!(table.compression, "gzip");
-    assert_eq!(table.columns, stock_columns());
+    assert_eq!(table.columns, StockTicks::columns());
     let keys: Vec<(&str, ColumnType)> = table
         .partition_keys
         .iter()
@@ -170,7 +138,7 @@ async fn crawl_finds_tables_schemas_and_partitions_and_persists_them() {
 
     let csv = catalog.table("stock_csv").unwrap();
     assert_eq!(csv.format, Format::Csv);
-    assert_eq!(csv.columns, stock_columns());
+    assert_eq!(csv.columns, StockTicks::columns());
 
     assert_eq!(Catalog::load(&lake).await.unwrap(), catalog);
     let ddl = table.athena_ddl("s3://bucket/lake");
@@ -291,7 +259,7 @@ fn check_per_partition(
 async fn sql_answers_match_values_computed_from_the_input_in_json_lines_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
-    let records = stock_rows(11, 20_000).await;
+    let records = StockTicks::new(11).rows(20_000);
     write(
         LakeSink::builder(lake.clone())
             .table("stock")
@@ -303,7 +271,7 @@ async fn sql_answers_match_values_computed_from_the_input_in_json_lines_and_parq
         LakeSink::builder(lake.clone())
             .table("stock_parquet")
             .partition_by("index={Index}/year={@year}")
-            .encoder(ParquetEncoder::new(stock_columns())),
+            .encoder(ParquetEncoder::new(StockTicks::columns())),
         records.clone(),
     )
     .await;
@@ -311,7 +279,11 @@ async fn sql_answers_match_values_computed_from_the_input_in_json_lines_and_parq
     assert!(report.skipped.is_empty(), "{report}");
     let parquet = catalog.table("stock_parquet").unwrap();
     assert_eq!(parquet.format, Format::Parquet);
-    assert_eq!(parquet.columns, stock_columns(), "from the Parquet footers");
+    assert_eq!(
+        parquet.columns,
+        StockTicks::columns(),
+        "from the Parquet footers"
+    );
     let sql = LakeSql::new(&lake, &catalog).unwrap();
     let want = expected(&records);
 
@@ -348,4 +320,50 @@ async fn sql_answers_match_values_computed_from_the_input_in_json_lines_and_parq
         total[0]["i"],
         want.keys().map(|k| &k.0).collect::<BTreeSet<_>>().len() as u64
     );
+}
+
+#[tokio::test]
+async fn lake_query_prints_ddl_and_results_on_stdout_and_reports_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let records = StockTicks::new(2).rows(500);
+    write(
+        LakeSink::builder(lake.clone())
+            .table("stock")
+            .partition_by("index={Index}"),
+        records.clone(),
+    )
+    .await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::example("lake_query"))
+            .arg("--lake")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (stdout, stderr) = run(&["--crawl", "--ddl", "athena", "--location", "s3://b/l"]);
+    assert!(stderr.contains("crawl: "), "{stderr}");
+    assert!(
+        stdout.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `stock`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ALTER TABLE `stock` ADD IF NOT EXISTS"),
+        "{stdout}"
+    );
+    let (stdout, _) = run(&["--ddl", "glue"]);
+    let glue: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(glue["Name"], "stock");
+    let (stdout, _) = run(&[
+        "--sql",
+        "SELECT count(*) AS n FROM stock WHERE index = 'HSI'",
+        "--output",
+        "csv",
+    ]);
+    let hsi = records.iter().filter(|r| json(r)["Index"] == "HSI").count();
+    assert_eq!(stdout, format!("n\n{hsi}\n"));
 }

@@ -20,8 +20,7 @@ use common::{assert_same_rows, example, python, rows, values};
 use streamlake::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use streamlake::kafka::rdkafka::{Offset, TopicPartitionList};
 use streamlake::{
-    Error, LakeSink, MIN_PART_SIZE, Position, Record, RecordSink, RecordSource, S3Encryption,
-    SourceEvent, StockTicks,
+    Error, LakeSink, MIN_PART_SIZE, Position, Record, RecordSink, S3Encryption, StockTicks,
 };
 
 /// One object as boto3 sees it.
@@ -54,16 +53,6 @@ fn boto3_objects(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<Boto3Object> 
         .collect()
 }
 
-/// The first `n` rows `StockTicks` makes from `seed`.
-async fn stock_rows(seed: u64, n: u64) -> Vec<Record> {
-    let mut ticks = StockTicks::new(seed).count(n);
-    let mut out = Vec::new();
-    while let SourceEvent::Records { records, .. } = ticks.poll(10_000).await.unwrap() {
-        out.extend(records);
-    }
-    out
-}
-
 fn field(row: &str, name: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(row).unwrap();
     value[name].as_str().unwrap().to_string()
@@ -94,7 +83,9 @@ async fn stock_pipeline_lands_every_record_on_s3_exactly_once() {
         stdout.contains("lake:      s3://lake/data/stock"),
         "{stdout}"
     );
-    let want = values(&stock_rows(42, n).await);
+    // It ends with the crawler and one SQL answer over the S3 lake.
+    assert!(stdout.contains("| avg_close_usd |"), "{stdout}");
+    let want = values(&StockTicks::new(42).rows(n as usize));
 
     // Through object_store ...
     let lake = s3.lake("s3://lake/data");
@@ -138,7 +129,7 @@ async fn an_object_larger_than_the_part_size_goes_up_in_parts() {
         .part_size(MIN_PART_SIZE)
         .open()
         .unwrap();
-    let records = stock_rows(7, 60_000).await; // about 11 MB of JSON Lines
+    let records = StockTicks::new(7).rows(60_000); // about 11 MB of JSON Lines
     let mut sink = LakeSink::builder(lake.clone())
         .table("stock")
         .max_bytes_per_object(usize::MAX)
@@ -193,7 +184,7 @@ async fn objects_are_encrypted_as_configured() {
             .open()
             .unwrap();
         let mut sink = LakeSink::builder(lake).table("t").build().unwrap();
-        sink.write(stock_rows(1, 10).await).await.unwrap();
+        sink.write(StockTicks::new(1).rows(10)).await.unwrap();
         sink.flush().await.unwrap();
     }
     let objects = boto3_objects(&s3, "lake", "sse-s3/t/");
@@ -399,4 +390,65 @@ async fn bad_s3_configuration_is_a_clear_error() {
     ]);
     let out = stock_pipeline_with("s3://lake/x", env);
     assert_fails_naming(&out, &["lake", &down, "unreachable"]);
+}
+
+#[cfg(feature = "sql")]
+#[tokio::test(flavor = "multi_thread")]
+async fn crawl_and_sql_over_an_s3_lake_see_every_partition() {
+    use std::collections::BTreeSet;
+
+    use streamlake::catalog::{Catalog, crawl};
+    use streamlake::sql::{LakeSql, OutputFormat};
+
+    let s3 = S3Server::start();
+    s3.bucket("lake");
+    let lake = s3.lake("s3://lake/data");
+    let records = StockTicks::new(3).rows(3_000);
+    let mut sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("index={Index}")
+        .compression(streamlake::Compression::zstd())
+        .build()
+        .unwrap();
+    sink.write(records.clone()).await.unwrap();
+    sink.flush().await.unwrap();
+
+    let (catalog, report) = crawl(&lake, "").await.unwrap();
+    assert_eq!(report.new_tables, ["stock"], "{report}");
+    let table = catalog.table("stock").unwrap();
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &records {
+        *want
+            .entry(field(std::str::from_utf8(&r.value).unwrap(), "Index"))
+            .or_default() += 1;
+    }
+    let partitions: BTreeSet<String> = table
+        .partitions
+        .iter()
+        .map(|p| p.values[0].clone())
+        .collect();
+    assert_eq!(partitions, want.keys().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(
+        Catalog::load(&s3.lake("s3://lake/data")).await.unwrap(),
+        catalog
+    );
+
+    let sql = LakeSql::new(&lake, &catalog).unwrap();
+    let batches = sql
+        .query("SELECT index, count(*) AS n FROM stock GROUP BY index ORDER BY index")
+        .await
+        .unwrap();
+    let got: BTreeMap<String, u64> = OutputFormat::JsonLines
+        .render(&batches)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                row["index"].as_str().unwrap().to_string(),
+                row["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{RecordSource, SourceEvent};
+use crate::catalog::{Column, ColumnType};
 use crate::error::Result;
 use crate::record::{Position, Record};
 use crate::time::{days_from_civil, format_date};
@@ -121,6 +122,35 @@ impl StockTicks {
     /// The last offset committed, if any.
     pub fn committed(&self) -> Option<i64> {
         self.committed
+    }
+
+    /// The columns of the rows, typed as the crawler infers them: `Index`
+    /// string, `Date` date, the prices, `Volume` and `CloseUSD` double
+    /// (e.g. the schema of a `ParquetEncoder` for stock data).
+    pub fn columns() -> Vec<Column> {
+        use ColumnType::{Date, Double, String};
+        [
+            ("Index", String),
+            ("Date", Date),
+            ("Open", Double),
+            ("High", Double),
+            ("Low", Double),
+            ("Close", Double),
+            ("Adj Close", Double),
+            ("Volume", Double),
+            ("CloseUSD", Double),
+        ]
+        .into_iter()
+        .map(|(name, column_type)| Column {
+            name: name.into(),
+            column_type,
+        })
+        .collect()
+    }
+
+    /// The next `n` rows.
+    pub fn rows(&mut self, n: usize) -> Vec<Record> {
+        (0..n).map(|_| self.next_row()).collect()
     }
 
     /// The next row as a record.

@@ -127,8 +127,7 @@ impl Broker {
 
     /// Publishes `n` synthetic stock rows keyed by index; returns them.
     pub async fn produce_stock(&self, topic: &str, n: usize) -> Vec<Record> {
-        let mut ticks = StockTicks::new(99);
-        let rows: Vec<Record> = (0..n).map(|_| ticks.next_row()).collect();
+        let rows = StockTicks::new(99).rows(n);
         let sink = KafkaSink::builder(self.config())
             .topic(topic)
             .key_field("Index")
