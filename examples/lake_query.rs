@@ -31,6 +31,9 @@ struct Args {
     /// Print DDL for every table: athena (CREATE EXTERNAL TABLE + ADD PARTITION) or glue (TableInput JSON).
     #[arg(long, value_parser = ["athena", "glue"])]
     ddl: Option<String>,
+    /// Only this catalog table (for --ddl glue, which prints one TableInput per table).
+    #[arg(long)]
+    table: Option<String>,
     /// Where the lake is for AWS in the DDL (default: the lake's URL).
     #[arg(long)]
     location: Option<String>,
@@ -78,9 +81,18 @@ async fn run(args: Args) -> streamlake::Result<()> {
         )));
     }
     let base = args.location.clone().unwrap_or_else(|| lake.to_string());
+    let chosen: Vec<_> = catalog
+        .tables()
+        .filter(|t| args.table.as_ref().is_none_or(|name| &t.name == name))
+        .collect();
+    if let (Some(name), true) = (&args.table, chosen.is_empty()) {
+        return Err(streamlake::Error::Config(format!(
+            "no table {name:?} in the catalog"
+        )));
+    }
     match args.ddl.as_deref() {
         Some("athena") => {
-            for table in catalog.tables() {
+            for table in &chosen {
                 println!("{}\n", table.athena_ddl(&base));
                 for statement in table.athena_partitions(&base) {
                     println!("{statement}\n");
@@ -88,7 +100,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
             }
         }
         Some(_) => {
-            for table in catalog.tables() {
+            for table in &chosen {
                 let input = table.glue_table_input(&base);
                 println!("{}", serde_json::to_string_pretty(&input).expect("JSON"));
             }
@@ -101,7 +113,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
         print!("{}", args.output.render(&batches)?);
     }
     if args.ddl.is_none() && args.sql.is_none() {
-        for table in catalog.tables() {
+        for table in &chosen {
             eprintln!(
                 "{}: {} columns, {} partitions, {} objects, {} bytes ({:?}, {})",
                 table.name,

@@ -37,6 +37,8 @@ pub struct Lake {
     part_size: Option<usize>,
     /// What to name in errors: the store, endpoint and identity.
     place: String,
+    /// Values never to print (an S3 error body can echo signed headers).
+    secrets: Vec<String>,
 }
 
 impl Lake {
@@ -49,6 +51,7 @@ impl Lake {
             place: url.clone(),
             url,
             part_size: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -127,7 +130,10 @@ impl Lake {
         };
         // S3 list errors arrive as generic errors carrying the response, so
         // they are told apart by S3's (stable) error codes.
-        let text = e.to_string().replace(['\n', '\r'], " ");
+        let mut text = e.to_string().replace(['\n', '\r'], " ");
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
         let has = |codes: &[&str]| codes.iter().any(|code| text.contains(code));
         let missing = matches!(e, object_store::Error::NotFound { .. }) || has(&["NoSuchBucket"]);
         let denied = matches!(

@@ -53,12 +53,20 @@ pub struct LakeSql {
 }
 
 impl LakeSql {
-    /// Registers each table of `catalog` (as crawled from `lake`).
+    /// Registers each table of `catalog` (as crawled from `lake`); a table
+    /// whose objects mix compressions is left out with a warning.
     pub fn new(lake: &Lake, catalog: &Catalog) -> Result<Self> {
         let context = SessionContext::new();
         let url = url::Url::parse(LAKE_URL).expect("a valid URL");
         context.register_object_store(&url, lake.store().clone());
         for table in catalog.tables() {
+            if table.compression == "mixed" {
+                tracing::warn!(
+                    "table {} is left out of SQL: its objects mix compressions",
+                    table.name
+                );
+                continue;
+            }
             let listing = listing_table(lake, table)?;
             context
                 .register_table(table.name.as_str(), Arc::new(listing))
@@ -115,7 +123,7 @@ fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
     let (format, extension): (Arc<dyn FileFormat>, &str) = match table.format {
         Format::JsonLines => (
             Arc::new(JsonFormat::default().with_file_compression_type(compression)),
-            ".jsonl",
+            json_extension(table),
         ),
         Format::Csv => (
             Arc::new(
@@ -139,7 +147,12 @@ fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
         table
             .columns
             .iter()
-            .filter(|c| !table.partition_keys.iter().any(|k| k.name == c.name))
+            // Formats read by name cannot also carry a partition key's
+            // name; CSV is read by position and keeps every column.
+            .filter(|c| {
+                table.format == Format::Csv
+                    || !table.partition_keys.iter().any(|k| k.name == c.name)
+            })
             .map(|c| Field::new(&c.name, arrow_type(c.column_type), true))
             .collect::<Vec<_>>(),
     );
@@ -155,6 +168,24 @@ fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
         .with_listing_options(options)
         .with_schema(Arc::new(schema));
     ListingTable::try_new(config).map_err(|e| sql_error(format!("table {}", table.name), e))
+}
+
+/// `.jsonl`, `.json` or `.ndjson`: whichever the table's objects use.
+fn json_extension(table: &Table) -> &'static str {
+    let named = |ext: &str| {
+        table
+            .objects
+            .keys()
+            .next()
+            .is_some_and(|key| key.contains(&format!(".{ext}")))
+    };
+    if named("ndjson") {
+        ".ndjson"
+    } else if named("jsonl") {
+        ".jsonl"
+    } else {
+        ".json"
+    }
 }
 
 /// How query results are printed.

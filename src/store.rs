@@ -125,6 +125,13 @@ impl LakeSinkBuilder {
 
     /// Checks the options and builds the sink.
     pub fn build(self) -> Result<LakeSink> {
+        if self.encoder.extension() == "parquet" && self.compression != Compression::None {
+            return Err(Error::Config(
+                "Parquet objects compress inside (ParquetCompression); whole-object \
+                 compression must be none"
+                    .into(),
+            ));
+        }
         if self.rotation.max_records == 0 || self.rotation.max_bytes == 0 {
             return Err(Error::Config("rotation limits must be at least 1".into()));
         }

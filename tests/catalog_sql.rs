@@ -200,6 +200,26 @@ async fn recrawl_reads_only_new_objects_adds_columns_and_applies_the_conflict_po
     );
     let (_, report) = crawl(&lake, "").await.unwrap();
     assert_eq!(report.objects_read, 0);
+
+    // An empty object is no error; a crawl under a prefix inside a table
+    // refreshes only that part of it.
+    put(&lake, "p/k=1/a.jsonl", "{\"a\":1}\n").await;
+    put(&lake, "p/k=2/a.jsonl", "{\"a\":2}\n").await;
+    put(&lake, "p/k=2/empty.jsonl", "").await;
+    let (catalog, report) = crawl(&lake, "").await.unwrap();
+    assert!(report.skipped.is_empty(), "{report}");
+    assert_eq!(catalog.table("p").unwrap().objects.len(), 3);
+    put(&lake, "p/k=1/b.jsonl", "{\"a\":3}\n").await;
+    let (catalog, report) = Crawler::new().prefix("p/k=1").run(&lake).await.unwrap();
+    assert_eq!(report.objects_read, 1, "{report}");
+    let p = catalog.table("p").unwrap();
+    assert_eq!(p.objects.len(), 4, "{:?}", p.objects);
+    let files: Vec<(String, u64)> = p
+        .partitions
+        .iter()
+        .map(|p| (p.values[0].clone(), p.files))
+        .collect();
+    assert_eq!(files, [("1".to_string(), 2), ("2".to_string(), 2)]);
 }
 
 /// Rows of a query as JSON objects.

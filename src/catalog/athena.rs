@@ -30,9 +30,10 @@ pub(crate) struct SqlColumn<'a> {
 }
 
 impl Table {
-    /// Data columns under Athena names: unique (`_2`, `_3`, ... on
-    /// collisions), leaving out a column that is also a partition key (the
-    /// partition column carries its value, and Athena refuses duplicates).
+    /// Data columns under Athena names, all of them and in file order (CSV
+    /// and Parquet may be read by position), made unique with `_2`, `_3`,
+    /// ... where names collide with each other or with a partition key
+    /// (`Index` under `index=...` becomes `index_2`).
     pub(crate) fn sql_columns(&self) -> Vec<SqlColumn<'_>> {
         let keys: Vec<String> = self
             .partition_keys
@@ -42,9 +43,6 @@ impl Table {
         let mut out: Vec<SqlColumn> = Vec::new();
         for column in &self.columns {
             let base = athena_name(&column.name);
-            if keys.contains(&base) {
-                continue;
-            }
             let mut name = base.clone();
             let mut n = 1;
             while out.iter().any(|c| c.name == name) || keys.contains(&name) {
@@ -264,6 +262,7 @@ pub(crate) mod tests {
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (
+  `index_2` string,
   `date` date,
   `open` double,
   `adj_close` double,
@@ -274,6 +273,7 @@ PARTITIONED BY (`index` string, `year` bigint)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES (
   'case.insensitive' = 'false',
+  'mapping.index_2' = 'Index',
   'mapping.date' = 'Date',
   'mapping.open' = 'Open',
   'mapping.adj_close' = 'Adj Close',
@@ -301,6 +301,7 @@ TBLPROPERTIES ('classification' = 'json', 'compressionType' = 'gzip');"
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (
+  `index_2` string,
   `date` string,
   `open` double,
   `adj_close` double,
@@ -326,6 +327,7 @@ TBLPROPERTIES ('classification' = 'csv', 'skip.header.line.count' = '1');"
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (
+  `index_2` string,
   `date` date,
   `open` double,
   `adj_close` double,

@@ -253,8 +253,8 @@ impl Crawler {
             partition.files += 1;
             partition.bytes += meta.size;
             let relative = format!("{}/{}", placement.partition, file_name(key));
-            seen.insert(relative.clone(), meta.size);
             if table.objects.get(&relative) == Some(&meta.size) {
+                seen.insert(relative, meta.size);
                 continue;
             }
             let columns =
@@ -268,13 +268,34 @@ impl Crawler {
                     Err(e) => return Err(e),
                 };
             report.objects_read += 1;
+            seen.insert(relative, meta.size);
             report.bad_records.extend(columns.bad_records);
+            // CSV is read by position: every object must list the table's
+            // columns in the same order.
+            if table.format == Format::Csv && !table.columns.is_empty() {
+                let names: Vec<&str> = columns.columns.iter().map(|(n, _)| n.as_str()).collect();
+                let known: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+                if !known.starts_with(&names) && !names.starts_with(&known) {
+                    report.conflicts.push(format!(
+                        "{key}: CSV header {names:?} differs from the table's columns {known:?}"
+                    ));
+                }
+            }
             for (column, found) in columns.columns {
                 self.merge(table, known_columns, &mut untyped, column, found, report);
             }
         }
-        table.objects = seen;
-        table.partitions = partitions.into_values().collect();
+        // A crawl under a prefix inside the table refreshes only that part.
+        let inside = |location: &str| {
+            self.prefix.is_empty()
+                || location == self.prefix
+                || location.starts_with(&format!("{}/", self.prefix))
+        };
+        table.objects.retain(|key, _| !inside(key));
+        table.objects.extend(seen);
+        table.partitions.retain(|p| !inside(&p.location));
+        table.partitions.extend(partitions.into_values());
+        table.partitions.sort_by(|a, b| a.location.cmp(&b.location));
         for (i, key) in table.partition_keys.iter_mut().enumerate() {
             key.column_type = table
                 .partitions

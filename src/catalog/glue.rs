@@ -115,7 +115,14 @@ mod tests {
             };
             assert_eq!(
                 names(&input["StorageDescriptor"]["Columns"]),
-                ["date", "open", "adj_close", "volume", "adj_close_2"]
+                [
+                    "index_2",
+                    "date",
+                    "open",
+                    "adj_close",
+                    "volume",
+                    "adj_close_2"
+                ]
             );
             assert_eq!(names(&input["PartitionKeys"]), ["index", "year"]);
             assert_eq!(input["PartitionKeys"][1]["Type"], "bigint");

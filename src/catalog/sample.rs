@@ -65,6 +65,9 @@ pub(crate) async fn columns(
 /// The decompressed start of an object, cut after its last whole line.
 async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) -> Result<Vec<u8>> {
     let key = &meta.location;
+    if meta.size == 0 {
+        return Ok(Vec::new());
+    }
     let compression = Compression::from_file_name(key.as_ref());
     let raw = if compression == Compression::None {
         let end = meta.size.min(limits.bytes);

@@ -72,11 +72,11 @@ impl ColumnType {
         if text == "true" || text == "false" {
             return Some(ColumnType::Boolean);
         }
-        let numeric = text
-            .strip_prefix('-')
-            .unwrap_or(text)
-            .starts_with(|c: char| c.is_ascii_digit());
-        if numeric && text.parse::<f64>().is_ok() {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let numeric = digits.starts_with(|c: char| c.is_ascii_digit());
+        // A leading zero (`02134`, `007`) is a code, not a number.
+        let code = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+        if numeric && !code && text.parse::<f64>().is_ok() {
             return Some(number_type(text));
         }
         Some(ColumnType::of_string(text))
@@ -127,6 +127,9 @@ mod tests {
         assert_eq!(json("[1]"), Some(String));
         assert_eq!(ColumnType::of_text(""), None);
         assert_eq!(ColumnType::of_text("1990"), Some(Bigint));
+        assert_eq!(ColumnType::of_text("0"), Some(Bigint));
+        assert_eq!(ColumnType::of_text("0.5"), Some(Double));
+        assert_eq!(ColumnType::of_text("02134"), Some(String));
         assert_eq!(ColumnType::of_text("-0.25"), Some(Double));
         assert_eq!(ColumnType::of_text("inf"), Some(String));
         assert_eq!(ColumnType::of_text("NaN"), Some(String));

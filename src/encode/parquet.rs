@@ -101,7 +101,17 @@ impl ParquetEncoder {
     fn batch(&self, records: &[Record]) -> std::result::Result<Option<RecordBatch>, EncodeError> {
         let fail = |index: usize, reason: String| EncodeError { index, reason };
         let mut decoder = self.decoder(records.len()).map_err(|e| fail(0, e))?;
+        let whole: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_integer())
+            .map(|f| f.name().as_str())
+            .collect();
         for (index, record) in records.iter().enumerate() {
+            if !whole.is_empty() {
+                check_whole_numbers(&record.value, &whole).map_err(|e| fail(index, e))?;
+            }
             decoder
                 .decode(&record.value)
                 .map_err(|e| fail(index, e.to_string()))?;
@@ -162,6 +172,23 @@ impl Encoder for ParquetEncoder {
     }
 }
 
+/// Arrow would truncate `1.5` into a `bigint` column; refuse it instead.
+fn check_whole_numbers(value: &[u8], columns: &[&str]) -> std::result::Result<(), String> {
+    let fields = crate::value::JsonFields::parse(value)?;
+    for name in columns {
+        if let Some(raw) = fields.get(name) {
+            let text = raw.get();
+            let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+            if number && text.contains(['.', 'e', 'E']) {
+                return Err(format!(
+                    "{name} = {text} is not a whole number (bigint column)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The Arrow type a column is stored as.
 pub(crate) fn arrow_type(column_type: ColumnType) -> DataType {
     match column_type {
@@ -196,6 +223,9 @@ pub(crate) async fn footer_columns(
     let key = &meta.location;
     let len = meta.size;
     let bad = |e: ParquetError| Error::Config(format!("{key} is not a readable Parquet file: {e}"));
+    if len < 12 {
+        return Err(bad(ParquetError::General(format!("only {len} bytes"))));
+    }
     let tail = store
         .get_range(key, len.saturating_sub(64 * 1024)..len)
         .await
@@ -273,11 +303,10 @@ mod tests {
         assert_eq!(batches[0].schema().field(2).name(), "Adj Close");
         assert_eq!(batches[0].column(3).null_count(), 1);
 
-        let bad = [
-            records[0].clone(),
-            record(2, r#"{"Index":"HSI","Volume":"many"}"#),
-        ];
-        let err = encoder.encode(&bad, &mut BytesMut::new()).unwrap_err();
-        assert_eq!(err.index, 1, "{err}");
+        for bad in [r#"{"Index":"HSI","Volume":"many"}"#, r#"{"Volume":1.5}"#] {
+            let bad = [records[0].clone(), record(2, bad)];
+            let err = encoder.encode(&bad, &mut BytesMut::new()).unwrap_err();
+            assert_eq!(err.index, 1, "{err}");
+        }
     }
 }

@@ -36,6 +36,9 @@ pub(super) struct SourceContext {
     /// Records polled but not yet handed over.
     pub(super) pending: Mutex<Vec<Record>>,
     pub(super) revoke_timeout: Duration,
+    /// Set when partitions were added: a paused consumer pauses them too
+    /// (incremental rebalancing adds partitions without resuming the rest).
+    pub(super) assigned: AtomicBool,
 }
 
 impl ClientContext for SourceContext {
@@ -47,6 +50,12 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            self.assigned.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let list = match rebalance {
             Rebalance::Revoke(list) => list,
@@ -171,6 +180,9 @@ pub(super) fn run(
             }
         }
         let waiting = pending_len();
+        if paused && consumer.context().assigned.swap(false, Ordering::Relaxed) {
+            set_paused(&consumer, true);
+        }
         if !paused && waiting >= PAUSE_AT * batch_size {
             set_paused(&consumer, true);
             paused = true;

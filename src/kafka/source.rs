@@ -146,6 +146,7 @@ impl KafkaSourceBuilder {
             events: tx,
             pending: Mutex::new(Vec::new()),
             revoke_timeout: self.revoke_timeout,
+            assigned: AtomicBool::new(false),
         };
         let reset = match self.start_from {
             StartFrom::Earliest => "earliest",

@@ -67,7 +67,22 @@ pub struct S3Options {
     retry_timeout: Duration,
     request_timeout: Duration,
     connect_timeout: Duration,
+    /// Other credential sources object_store resolves itself (web identity,
+    /// container credentials), as `aws_*` config keys.
+    credential_sources: Vec<(String, String)>,
 }
+
+/// Variables naming credential sources that object_store resolves at
+/// request time (IRSA / web identity, ECS and EKS container credentials).
+const CREDENTIAL_SOURCES: [&str; 7] = [
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
 
 impl S3Options {
     /// Options for `s3://bucket/prefix` (also `s3a://`), with defaults:
@@ -100,6 +115,7 @@ impl S3Options {
             retry_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            credential_sources: Vec::new(),
         })
     }
 
@@ -122,8 +138,11 @@ impl S3Options {
     /// `STREAMLAKE_S3_REQUEST_TIMEOUT_SECS`.
     ///
     /// Without keys from either, object_store's own chain applies at
-    /// request time (web identity token, container credentials, instance
-    /// metadata).
+    /// request time: web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`,
+    /// `AWS_ROLE_ARN`), container credentials
+    /// (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI`), then
+    /// instance metadata. Profiles that use `role_arn`, `sso_*` or
+    /// `credential_process` are not resolved.
     pub fn from_vars(url: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |key: &str| var(key).filter(|v| !v.is_empty());
         let profile = aws_profile::load(&var)?;
@@ -145,6 +164,10 @@ impl S3Options {
             options.secret_access_key = profile.get("aws_secret_access_key").map(Into::into);
             options.session_token = profile.get("aws_session_token").map(Into::into);
         }
+        options.credential_sources = CREDENTIAL_SOURCES
+            .iter()
+            .filter_map(|k| var(k).map(|v| (k.to_ascii_lowercase(), v)))
+            .collect();
         if let Some(v) = var("AWS_ALLOW_HTTP") {
             options.allow_http = parse_bool("AWS_ALLOW_HTTP", &v)?;
         }
@@ -304,6 +327,11 @@ impl S3Options {
         if let Some(token) = &self.session_token {
             builder = builder.with_token(token);
         }
+        for (key, value) in &self.credential_sources {
+            if let Ok(key) = key.parse::<AmazonS3ConfigKey>() {
+                builder = builder.with_config(key, value);
+            }
+        }
         match &self.encryption {
             None => {}
             Some(S3Encryption::S3Managed) => {
@@ -312,8 +340,14 @@ impl S3Options {
                     .expect("object_store knows its own key");
                 builder = builder.with_config(key, "AES256");
             }
-            Some(S3Encryption::Kms { key_id }) => {
-                builder = builder.with_sse_kms_encryption(key_id.clone().unwrap_or_default());
+            Some(S3Encryption::Kms { key_id: Some(key) }) => {
+                builder = builder.with_sse_kms_encryption(key);
+            }
+            Some(S3Encryption::Kms { key_id: None }) => {
+                let key: AmazonS3ConfigKey = "aws_server_side_encryption"
+                    .parse()
+                    .expect("object_store knows its own key");
+                builder = builder.with_config(key, "aws:kms");
             }
         }
         let store = builder.build().map_err(|e| {
@@ -330,6 +364,11 @@ impl S3Options {
         };
         let mut lake = Lake::new(Arc::new(store), Path::from(self.prefix.as_str()), url);
         lake.part_size = Some(self.part_size);
+        lake.secrets = [&self.secret_access_key, &self.session_token]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         lake.place = format!(
             "S3 bucket {} at {}{}",
             self.bucket,
@@ -392,8 +431,8 @@ fn seconds(key: &str, value: &str) -> Result<Duration> {
     value
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| Error::Config(format!("{key}={value:?}: expected seconds")))
 }
 
