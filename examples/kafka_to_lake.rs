@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use streamlake::kafka::{KafkaConfig, KafkaSink, KafkaSource, MockKafka};
+use streamlake::kafka::{KafkaSink, KafkaSource, brokers_or_mock};
 use streamlake::{BadInputChoice, Compression, Lake, LakeSink, Pipeline, StockTicks, encoder_for};
 
 #[derive(Parser, Debug)]
@@ -81,34 +81,22 @@ async fn main() {
 }
 
 async fn run(mut args: Args) -> streamlake::Result<()> {
-    let mut _mock = None;
-    let config = match args
-        .brokers
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BROKERS").ok())
-    {
-        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
-        None => {
-            let mock = MockKafka::start()?;
-            mock.create_topic(&args.topic, 3)?;
-            eprintln!(
-                "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {} \
-                 with {} demo rows",
-                mock.config().brokers(),
-                args.demo_records
-            );
-            let demo = StockTicks::new(42).count(args.demo_records);
-            let producer = KafkaSink::builder(mock.config())
-                .topic(&args.topic)
-                .key_field("Index")
-                .build()?;
-            Pipeline::new(demo, producer).quiet().run().await?;
-            args.exit_when_idle.get_or_insert(2.0);
-            let config = mock.config();
-            _mock = Some(mock);
-            config
-        }
-    };
+    let (config, mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
+    if mock.is_some() {
+        eprintln!(
+            "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {} \
+             with {} demo rows",
+            config.brokers(),
+            args.demo_records
+        );
+        let demo = StockTicks::new(42).count(args.demo_records);
+        let producer = KafkaSink::builder(config.clone())
+            .topic(&args.topic)
+            .key_field("Index")
+            .build()?;
+        Pipeline::new(demo, producer).quiet().run().await?;
+        args.exit_when_idle.get_or_insert(2.0);
+    }
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
     let source = KafkaSource::builder(config)

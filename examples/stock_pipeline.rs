@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures::TryStreamExt;
-use streamlake::kafka::{KafkaConfig, KafkaSink, KafkaSource, MockKafka};
+use streamlake::kafka::{KafkaSink, KafkaSource, brokers_or_mock};
 use streamlake::object_store::ObjectStore;
 use streamlake::{
     BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
@@ -83,25 +83,13 @@ async fn main() {
 }
 
 async fn run(args: Args) -> streamlake::Result<()> {
-    let mut _mock = None;
-    let config = match args
-        .brokers
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BROKERS").ok())
-    {
-        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
-        None => {
-            let mock = MockKafka::start()?;
-            mock.create_topic(&args.topic, 3)?;
-            eprintln!(
-                "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {}",
-                mock.config().brokers()
-            );
-            let config = mock.config();
-            _mock = Some(mock);
-            config
-        }
-    };
+    let (config, mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
+    if mock.is_some() {
+        eprintln!(
+            "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {}",
+            config.brokers()
+        );
+    }
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
     eprintln!("lake: {lake}");

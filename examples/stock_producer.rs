@@ -7,7 +7,7 @@
 //! ```
 
 use clap::Parser;
-use streamlake::kafka::{KafkaConfig, KafkaSink, MockKafka};
+use streamlake::kafka::{KafkaSink, brokers_or_mock};
 use streamlake::{BadInputChoice, CsvSource, Lake, Pipeline, RecordSource, StockTicks};
 
 #[derive(Parser, Debug)]
@@ -58,26 +58,14 @@ async fn main() {
 }
 
 async fn run(args: Args) -> streamlake::Result<()> {
-    let mut _mock = None;
-    let config = match args
-        .brokers
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BROKERS").ok())
-    {
-        Some(brokers) => KafkaConfig::new(brokers).set_all(args.set.iter().map(String::as_str))?,
-        None => {
-            let mock = MockKafka::start()?;
-            mock.create_topic(&args.topic, 3)?;
-            eprintln!(
-                "no --brokers or KAFKA_BROKERS: publishing to librdkafka's in-process mock cluster \
-                 at {} (its data is gone when this program exits)",
-                mock.config().brokers()
-            );
-            let config = mock.config();
-            _mock = Some(mock);
-            config
-        }
-    };
+    let (config, mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
+    if mock.is_some() {
+        eprintln!(
+            "no --brokers or KAFKA_BROKERS: publishing to librdkafka's in-process mock cluster \
+             at {} (its data is gone when this program exits)",
+            config.brokers()
+        );
+    }
     let mut sink = KafkaSink::builder(config.clone())
         .topic(&args.topic)
         .compression(&args.compression);

@@ -75,6 +75,28 @@ impl MockKafka {
     }
 }
 
+/// Where a zero-set-up program's clients connect: the given brokers (else
+/// `$KAFKA_BROKERS`) with `settings` (`key=value`) applied, or, when neither
+/// names brokers, a fresh mock cluster with `topic` (3 partitions). Keep the
+/// returned `MockKafka` alive as long as the clients run.
+pub fn brokers_or_mock(
+    brokers: Option<String>,
+    settings: &[String],
+    topic: &str,
+) -> Result<(KafkaConfig, Option<MockKafka>)> {
+    match brokers.or_else(|| std::env::var("KAFKA_BROKERS").ok()) {
+        Some(brokers) => Ok((
+            KafkaConfig::new(brokers).set_all(settings.iter().map(String::as_str))?,
+            None,
+        )),
+        None => {
+            let mock = MockKafka::start()?;
+            mock.create_topic(topic, 3)?;
+            Ok((mock.config(), Some(mock)))
+        }
+    }
+}
+
 impl std::fmt::Debug for MockKafka {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockKafka")
