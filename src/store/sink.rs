@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
 
 use super::LakeSinkBuilder;
 use super::keys::{marker_key, object_key};
@@ -84,6 +85,9 @@ struct Group {
     buffers: BTreeMap<String, Buffer>,
     memory: usize,
 }
+
+/// Objects of one group uploaded at once.
+const UPLOADS_IN_FLIGHT: usize = 8;
 
 struct EncodedObject {
     key: object_store::path::Path,
@@ -272,14 +276,21 @@ impl LakeSink {
         };
         let key = marker_key(&self.lake, &self.table, sp, group.first_offset);
         marker::create(&self.lake, &key, &marker).await?;
-        for object in objects {
-            let size = object.bytes.len() as u64;
-            let outcome = put_new(&self.lake, &object.key, object.bytes).await?;
-            if outcome == PutOutcome::Identical {
-                tracing::debug!("{}: already in the lake with identical content", object.key);
-            }
+        // The group's objects go up concurrently (a few at a time); the
+        // group counts as durable only once all of them are in the lake.
+        let lake = &self.lake;
+        let mut uploads = futures::stream::iter(objects)
+            .map(|object| async move {
+                let outcome = put_new(lake, &object.key, object.bytes.clone()).await?;
+                if outcome == PutOutcome::Identical {
+                    tracing::debug!("{}: already in the lake with identical content", object.key);
+                }
+                Ok::<_, Error>(object)
+            })
+            .buffer_unordered(UPLOADS_IN_FLIGHT);
+        while let Some(object) = uploads.try_next().await? {
             self.stats.objects += 1;
-            self.stats.bytes += size;
+            self.stats.bytes += object.bytes.len() as u64;
             self.stats.records += object.records as u64;
         }
         Ok(last_offset)
