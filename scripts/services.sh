@@ -39,7 +39,13 @@ assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
         return
     fi
     echo "services: installing kafka-python $KAFKA_PYTHON_VERSION and moto $MOTO_VERSION into $VENV" >&2
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV"; then
+        # Debian ships the venv module separately.
+        echo "services: python3 -m venv failed; installing python3-venv with apt" >&2
+        rm -rf "$VENV"
+        if [ "$(id -u)" = 0 ]; then apt-get install -y python3-venv; else sudo apt-get install -y python3-venv; fi
+        python3 -m venv "$VENV"
+    fi
     "$VENV/bin/pip" install --quiet "kafka-python==$KAFKA_PYTHON_VERSION" lz4 zstandard \
         "moto[s3]==$MOTO_VERSION" flask flask-cors
 }
