@@ -1,5 +1,8 @@
 //! Reading a bounded sample of one object and the columns it shows.
 
+use std::io::Write;
+
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -76,13 +79,12 @@ async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) 
             .await
             .map_err(|e| Error::store("get", key, e))?
     } else {
-        store
-            .get(key)
-            .await
-            .map_err(|e| Error::store("get", key, e))?
-            .bytes()
-            .await
-            .map_err(|e| Error::store("get", key, e))?
+        let (mut text, cut) = decompressed_prefix(store, key, compression, limits.bytes).await?;
+        if cut {
+            let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            text.truncate(whole);
+        }
+        return Ok(text);
     };
     let (mut text, cut) = compression
         .decompress_prefix(&raw, limits.bytes)
@@ -92,6 +94,86 @@ async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) 
         text.truncate(whole);
     }
     Ok(text)
+}
+
+/// Decompresses a compressed object as it arrives and stops reading once
+/// `limit` bytes came out, so sampling a large object costs about `limit`
+/// over the compression ratio, not the whole object. True when cut short.
+async fn decompressed_prefix(
+    store: &dyn ObjectStore,
+    key: &Path,
+    compression: Compression,
+    limit: u64,
+) -> Result<(Vec<u8>, bool)> {
+    let failed = |e| Error::io(format!("decompressing {key}"), e);
+    let mut decoder = match compression {
+        Compression::Zstd(_) => {
+            StreamDecoder::Zstd(zstd::stream::write::Decoder::new(Vec::new()).map_err(failed)?)
+        }
+        _ => StreamDecoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
+    };
+    let mut chunks = store
+        .get(key)
+        .await
+        .map_err(|e| Error::store("get", key, e))?
+        .into_stream();
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .map_err(|e| Error::store("get", key, e))?
+    {
+        decoder.write(&chunk).map_err(failed)?;
+        if decoder.output().len() as u64 > limit {
+            let mut out = decoder.into_output();
+            out.truncate(limit as usize);
+            return Ok((out, true));
+        }
+    }
+    let mut out = decoder.finish().map_err(failed)?;
+    let cut = out.len() as u64 > limit;
+    out.truncate(limit.min(out.len() as u64) as usize);
+    Ok((out, cut))
+}
+
+/// A decompressor fed chunk by chunk.
+enum StreamDecoder {
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+}
+
+impl StreamDecoder {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        match self {
+            StreamDecoder::Gzip(d) => d.write_all(chunk),
+            StreamDecoder::Zstd(d) => d.write_all(chunk).and_then(|_| d.flush()),
+        }
+    }
+
+    fn output(&self) -> &Vec<u8> {
+        match self {
+            StreamDecoder::Gzip(d) => d.get_ref(),
+            StreamDecoder::Zstd(d) => d.get_ref(),
+        }
+    }
+
+    /// What came out so far, without checking the stream's end.
+    fn into_output(self) -> Vec<u8> {
+        match self {
+            StreamDecoder::Gzip(d) => d.get_ref().clone(),
+            StreamDecoder::Zstd(d) => d.into_inner(),
+        }
+    }
+
+    /// Everything, after checking the stream ended properly.
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            StreamDecoder::Gzip(d) => (*d).finish(),
+            StreamDecoder::Zstd(mut d) => {
+                d.flush()?;
+                Ok(d.into_inner())
+            }
+        }
+    }
 }
 
 fn json_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
@@ -195,6 +277,35 @@ mod tests {
             "{:?}",
             got.bad_records
         );
+    }
+
+    #[tokio::test]
+    async fn compressed_objects_are_sampled_as_a_bounded_prefix() {
+        use bytes::BytesMut;
+        use object_store::PutPayload;
+        use object_store::memory::InMemory;
+
+        let text = b"{\"a\":1}\n".repeat(100_000);
+        let store = InMemory::new();
+        for compression in [Compression::gzip(), Compression::zstd()] {
+            let mut packed = BytesMut::new();
+            compression.compress(&text, &mut packed).unwrap();
+            let key = Path::from(format!("t/a.jsonl{}", compression.suffix()));
+            store
+                .put(&key, PutPayload::from(packed.freeze()))
+                .await
+                .unwrap();
+            let (out, cut) = decompressed_prefix(&store, &key, compression, 1000)
+                .await
+                .unwrap();
+            assert!(cut);
+            assert_eq!(out, text[..1000]);
+            let (out, cut) = decompressed_prefix(&store, &key, compression, 10 << 20)
+                .await
+                .unwrap();
+            assert!(!cut);
+            assert_eq!(out, text);
+        }
     }
 
     #[test]
