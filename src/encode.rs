@@ -11,7 +11,7 @@
 //! assert_eq!(&out[..], b"{\"Index\":\"HSI\",\"Close\":1.5}\n");
 //! ```
 
-mod compression;
+pub(crate) mod compression;
 mod csv;
 mod jsonl;
 #[cfg(feature = "parquet")]

@@ -40,6 +40,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::{Catalog, Format, Table};
+use crate::encode::Compression;
 use crate::encode::parquet::arrow_type;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -104,22 +105,19 @@ fn sql_error(context: String, source: DataFusionError) -> Error {
 /// A listing table over `{lake root}/{table location}/`, reading the
 /// catalog's columns and partition keys.
 fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
-    let compression = match table.compression.as_str() {
-        "none" => FileCompressionType::UNCOMPRESSED,
-        "gzip" => FileCompressionType::GZIP,
-        "zstd" => FileCompressionType::ZSTD,
-        other => {
-            return Err(Error::Config(format!(
-                "table {}: {other} compression across objects cannot be queried as one table",
-                table.name
-            )));
-        }
+    let mixed = || {
+        Error::Config(format!(
+            "table {}: {} compression across objects cannot be queried as one table",
+            table.name, table.compression
+        ))
     };
-    let suffix = match table.compression.as_str() {
-        "gzip" => ".gz",
-        "zstd" => ".zst",
-        _ => "",
+    let objects: Compression = table.compression.parse().map_err(|_| mixed())?;
+    let compression = match objects {
+        Compression::None => FileCompressionType::UNCOMPRESSED,
+        Compression::Gzip(_) => FileCompressionType::GZIP,
+        Compression::Zstd(_) => FileCompressionType::ZSTD,
     };
+    let suffix = objects.suffix();
     let (format, extension): (Arc<dyn FileFormat>, &str) = match table.format {
         Format::JsonLines => (
             Arc::new(JsonFormat::default().with_file_compression_type(compression)),

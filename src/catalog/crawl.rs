@@ -9,6 +9,7 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::sample::{self, SampleLimits};
 use super::{Catalog, Column, ColumnType, Format, Partition, Table};
+use crate::encode::Compression;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
@@ -201,7 +202,9 @@ impl Crawler {
                 name: name.clone(),
                 location: location.to_string(),
                 format: placement.format,
-                compression: compression_name(first.location.as_ref()).to_string(),
+                compression: Compression::from_file_name(first.location.as_ref())
+                    .name()
+                    .to_string(),
                 columns: Vec::new(),
                 partition_keys: placement
                     .keys
@@ -238,7 +241,7 @@ impl Crawler {
                 ));
                 continue;
             }
-            if compression_name(key) != table.compression {
+            if Compression::from_file_name(key).name() != table.compression {
                 table.compression = "mixed".to_string();
             }
             report.objects_listed += 1;
@@ -448,14 +451,6 @@ fn key_names(keys: &[Column]) -> Vec<String> {
 
 fn file_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
-}
-
-fn compression_name(key: &str) -> &'static str {
-    match crate::encode::Compression::from_file_name(key) {
-        crate::encode::Compression::Gzip(_) => "gzip",
-        crate::encode::Compression::Zstd(_) => "zstd",
-        _ => "none",
-    }
 }
 
 #[cfg(test)]

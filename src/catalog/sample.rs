@@ -1,7 +1,5 @@
 //! Reading a bounded sample of one object and the columns it shows.
 
-use std::io::Write;
-
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -9,6 +7,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use super::Format;
 use super::types::ColumnType;
 use crate::encode::Compression;
+use crate::encode::compression::StreamDecompressor;
 use crate::error::{Error, Result};
 use crate::value::JsonFields;
 
@@ -71,25 +70,21 @@ async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) 
     if meta.size == 0 {
         return Ok(Vec::new());
     }
-    let compression = Compression::from_file_name(key.as_ref());
-    let raw = if compression == Compression::None {
-        let end = meta.size.min(limits.bytes);
-        store
-            .get_range(key, 0..end)
-            .await
-            .map_err(|e| Error::store("get", key, e))?
-    } else {
-        let (mut text, cut) = decompressed_prefix(store, key, compression, limits.bytes).await?;
-        if cut {
-            let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            text.truncate(whole);
-        }
-        return Ok(text);
-    };
-    let (mut text, cut) = compression
-        .decompress_prefix(&raw, limits.bytes)
+    let decompressor = Compression::from_file_name(key.as_ref())
+        .stream_decompressor()
         .map_err(|e| Error::io(format!("decompressing {key}"), e))?;
-    if cut || (compression == Compression::None && meta.size > limits.bytes) {
+    let (mut text, cut) = match decompressor {
+        Some(decompressor) => decompressed_prefix(store, key, decompressor, limits.bytes).await?,
+        None => {
+            let end = meta.size.min(limits.bytes);
+            let raw = store
+                .get_range(key, 0..end)
+                .await
+                .map_err(|e| Error::store("get", key, e))?;
+            (raw.to_vec(), meta.size > limits.bytes)
+        }
+    };
+    if cut {
         let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         text.truncate(whole);
     }
@@ -102,16 +97,10 @@ async fn text(store: &dyn ObjectStore, meta: &ObjectMeta, limits: SampleLimits) 
 async fn decompressed_prefix(
     store: &dyn ObjectStore,
     key: &Path,
-    compression: Compression,
+    mut decompressor: StreamDecompressor,
     limit: u64,
 ) -> Result<(Vec<u8>, bool)> {
     let failed = |e| Error::io(format!("decompressing {key}"), e);
-    let mut decoder = match compression {
-        Compression::Zstd(_) => {
-            StreamDecoder::Zstd(zstd::stream::write::Decoder::new(Vec::new()).map_err(failed)?)
-        }
-        _ => StreamDecoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
-    };
     let mut chunks = store
         .get(key)
         .await
@@ -122,58 +111,17 @@ async fn decompressed_prefix(
         .await
         .map_err(|e| Error::store("get", key, e))?
     {
-        decoder.write(&chunk).map_err(failed)?;
-        if decoder.output().len() as u64 > limit {
-            let mut out = decoder.into_output();
+        decompressor.write(&chunk).map_err(failed)?;
+        if decompressor.output().len() as u64 > limit {
+            let mut out = decompressor.into_output();
             out.truncate(limit as usize);
             return Ok((out, true));
         }
     }
-    let mut out = decoder.finish().map_err(failed)?;
+    let mut out = decompressor.finish().map_err(failed)?;
     let cut = out.len() as u64 > limit;
     out.truncate(limit.min(out.len() as u64) as usize);
     Ok((out, cut))
-}
-
-/// A decompressor fed chunk by chunk.
-enum StreamDecoder {
-    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
-    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
-}
-
-impl StreamDecoder {
-    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
-        match self {
-            StreamDecoder::Gzip(d) => d.write_all(chunk),
-            StreamDecoder::Zstd(d) => d.write_all(chunk).and_then(|_| d.flush()),
-        }
-    }
-
-    fn output(&self) -> &Vec<u8> {
-        match self {
-            StreamDecoder::Gzip(d) => d.get_ref(),
-            StreamDecoder::Zstd(d) => d.get_ref(),
-        }
-    }
-
-    /// What came out so far, without checking the stream's end.
-    fn into_output(self) -> Vec<u8> {
-        match self {
-            StreamDecoder::Gzip(d) => d.get_ref().clone(),
-            StreamDecoder::Zstd(d) => d.into_inner(),
-        }
-    }
-
-    /// Everything, after checking the stream ended properly.
-    fn finish(self) -> std::io::Result<Vec<u8>> {
-        match self {
-            StreamDecoder::Gzip(d) => (*d).finish(),
-            StreamDecoder::Zstd(mut d) => {
-                d.flush()?;
-                Ok(d.into_inner())
-            }
-        }
-    }
 }
 
 fn json_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
@@ -295,12 +243,13 @@ mod tests {
                 .put(&key, PutPayload::from(packed.freeze()))
                 .await
                 .unwrap();
-            let (out, cut) = decompressed_prefix(&store, &key, compression, 1000)
+            let decompressor = || compression.stream_decompressor().unwrap().unwrap();
+            let (out, cut) = decompressed_prefix(&store, &key, decompressor(), 1000)
                 .await
                 .unwrap();
             assert!(cut);
             assert_eq!(out, text[..1000]);
-            let (out, cut) = decompressed_prefix(&store, &key, compression, 10 << 20)
+            let (out, cut) = decompressed_prefix(&store, &key, decompressor(), 10 << 20)
                 .await
                 .unwrap();
             assert!(!cut);

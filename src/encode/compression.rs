@@ -76,22 +76,83 @@ impl Compression {
 
     /// Decompresses a whole object.
     pub fn decompress(&self, input: &[u8]) -> std::io::Result<Vec<u8>> {
-        self.decompress_prefix(input, u64::MAX).map(|(out, _)| out)
+        let mut out = Vec::with_capacity(input.len() * 4);
+        match self {
+            Compression::None => out.extend_from_slice(input),
+            Compression::Gzip(_) => {
+                flate2::read::MultiGzDecoder::new(input).read_to_end(&mut out)?;
+            }
+            Compression::Zstd(_) => {
+                zstd::Decoder::new(input)?.read_to_end(&mut out)?;
+            }
+        }
+        Ok(out)
     }
 
-    /// Decompresses at most `limit` bytes from the start of an object (a
-    /// bounded sample); true when there was more.
-    pub fn decompress_prefix(&self, input: &[u8], limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
-        let reader: Box<dyn Read + '_> = match self {
-            Compression::None => Box::new(input),
-            Compression::Gzip(_) => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Compression::Zstd(_) => Box::new(zstd::Decoder::new(input)?),
-        };
-        let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(limit as usize));
-        reader.take(limit.saturating_add(1)).read_to_end(&mut out)?;
-        let more = out.len() as u64 > limit;
-        out.truncate(limit.min(out.len() as u64) as usize);
-        Ok((out, more))
+    /// The name [`FromStr`](std::str::FromStr) parses: `none`, `gzip` or `zstd`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip(_) => "gzip",
+            Compression::Zstd(_) => "zstd",
+        }
+    }
+
+    /// A decompressor fed chunk by chunk (as an object downloads); `None`
+    /// for uncompressed data.
+    pub(crate) fn stream_decompressor(&self) -> std::io::Result<Option<StreamDecompressor>> {
+        Ok(match self {
+            Compression::None => None,
+            Compression::Gzip(_) => Some(StreamDecompressor::Gzip(Box::new(
+                flate2::write::MultiGzDecoder::new(Vec::new()),
+            ))),
+            Compression::Zstd(_) => Some(StreamDecompressor::Zstd(
+                zstd::stream::write::Decoder::new(Vec::new())?,
+            )),
+        })
+    }
+}
+
+/// Decompresses chunk by chunk into memory.
+pub(crate) enum StreamDecompressor {
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+}
+
+impl StreamDecompressor {
+    /// Decompresses the next chunk of input.
+    pub(crate) fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        match self {
+            StreamDecompressor::Gzip(d) => d.write_all(chunk),
+            StreamDecompressor::Zstd(d) => d.write_all(chunk).and_then(|_| d.flush()),
+        }
+    }
+
+    /// What came out so far.
+    pub(crate) fn output(&self) -> &Vec<u8> {
+        match self {
+            StreamDecompressor::Gzip(d) => d.get_ref(),
+            StreamDecompressor::Zstd(d) => d.get_ref(),
+        }
+    }
+
+    /// What came out so far, without checking the stream's end.
+    pub(crate) fn into_output(self) -> Vec<u8> {
+        match self {
+            StreamDecompressor::Gzip(d) => d.get_ref().clone(),
+            StreamDecompressor::Zstd(d) => d.into_inner(),
+        }
+    }
+
+    /// Everything, after checking the stream ended properly.
+    pub(crate) fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            StreamDecompressor::Gzip(d) => (*d).finish(),
+            StreamDecompressor::Zstd(mut d) => {
+                d.flush()?;
+                Ok(d.into_inner())
+            }
+        }
     }
 }
 
