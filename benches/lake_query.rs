@@ -95,7 +95,7 @@ async fn main() {
     let put = |i: usize| {
         let lake = lake.clone();
         async move {
-            let key = lake_key(&lake, &format!("many/part={}/obj-{i:06}.jsonl", i % 100));
+            let key = lake.path(&format!("many/part={}/obj-{i:06}.jsonl", i % 100));
             let body = format!("{{\"id\":{i},\"v\":{}.5,\"s\":\"x{i}\"}}\n", i % 7).repeat(5);
             lake.store()
                 .put(&key, PutPayload::from(Bytes::from(body)))
@@ -133,12 +133,4 @@ async fn main() {
         again.as_secs_f64() * 1e3
     );
     println!("  re-crawl, 100 new:  {:>8.1} ms", more.as_secs_f64() * 1e3);
-}
-
-fn lake_key(lake: &Lake, relative: &str) -> streamlake::object_store::path::Path {
-    streamlake::object_store::path::Path::from_iter(
-        lake.root()
-            .parts()
-            .chain(streamlake::object_store::path::Path::from(relative).parts()),
-    )
 }

@@ -184,9 +184,7 @@ async fn crawl_and_query(lake: &Lake, table: &str) -> streamlake::Result<()> {
 
 /// Objects and bytes per partition directory of the table.
 async fn print_layout(lake: &Lake, table: &str) -> streamlake::Result<()> {
-    let prefix = streamlake::object_store::path::Path::from_iter(
-        lake.root().parts().chain(std::iter::once(table.into())),
-    );
+    let prefix = lake.path(table);
     let store: &dyn ObjectStore = lake.store().as_ref();
     let objects: Vec<_> =
         store

@@ -173,6 +173,17 @@ impl Lake {
         &self.root
     }
 
+    /// The store key of a lake-relative key such as `stock/index=HSI`
+    /// (segments as they appear in the lake, Hive escapes included).
+    ///
+    /// ```
+    /// let lake = streamlake::Lake::memory();
+    /// assert_eq!(lake.path("stock/index=HSI").as_ref(), "stock/index=HSI");
+    /// ```
+    pub fn path(&self, relative: &str) -> Path {
+        self.key(relative.split('/'))
+    }
+
     /// `root/part/part...`: a key inside the lake from already-escaped parts.
     pub(crate) fn key<'a>(&self, parts: impl IntoIterator<Item = &'a str>) -> Path {
         let mut key = self.root.as_ref().to_string();

@@ -150,11 +150,7 @@ async fn crawl_finds_tables_schemas_and_partitions_and_persists_them() {
 }
 
 async fn put(lake: &Lake, key: &str, text: &str) {
-    let key = streamlake::object_store::path::Path::from_iter(
-        lake.root()
-            .parts()
-            .chain(streamlake::object_store::path::Path::from(key).parts()),
-    );
+    let key = lake.path(key);
     lake.store()
         .put(&key, PutPayload::from(Bytes::from(text.to_string())))
         .await

@@ -22,11 +22,7 @@ use streamlake::{Compression, Lake, Position, Record};
 /// after decompression.
 pub async fn objects(lake: &Lake, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     let store: &dyn ObjectStore = lake.store().as_ref();
-    let prefix = streamlake::object_store::path::Path::from_iter(
-        lake.root()
-            .parts()
-            .chain(streamlake::object_store::path::Path::from(prefix).parts()),
-    );
+    let prefix = lake.path(prefix);
     let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
     let mut out = BTreeMap::new();
     for meta in metas {
