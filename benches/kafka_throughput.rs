@@ -15,6 +15,8 @@
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
 mod broker;
+#[path = "../tests/common/service.rs"]
+mod service;
 
 use std::time::Instant;
 

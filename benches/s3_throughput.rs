@@ -14,6 +14,8 @@ mod broker;
 #[path = "../tests/common/s3.rs"]
 #[allow(dead_code)]
 mod s3;
+#[path = "../tests/common/service.rs"]
+mod service;
 
 use std::time::Instant;
 

@@ -1,10 +1,11 @@
 //! A real Kafka-API broker (tansu, sqlite storage) per test, on a free
 //! loopback port, in a temporary directory, stopped when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use super::service::{free_port, wait_until_ready};
 use streamlake::kafka::{KafkaConfig, KafkaSink, create_topic};
 use streamlake::{MemorySource, Pipeline, Record, StockTicks};
 
@@ -33,14 +34,6 @@ fn tansu() -> PathBuf {
          --root ~/.cache/streamlake/tools), or set STREAMLAKE_TANSU"
     );
     "tansu".into()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Broker {
@@ -80,19 +73,11 @@ impl Broker {
             .spawn()
             .expect("starting tansu");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stdout.read_line(&mut line).unwrap();
-            assert!(
-                n > 0,
-                "tansu exited before it was ready (port {})",
-                self.port
-            );
-            if line.starts_with("ready in") {
-                break;
-            }
-        }
+        wait_until_ready(
+            &mut stdout,
+            "ready in",
+            &format!("tansu (port {})", self.port),
+        );
         // Keep draining stdout (the broker's log) so it never blocks on a
         // full pipe; STREAMLAKE_TANSU_LOG=FILE keeps it for debugging.
         std::thread::spawn(move || match std::env::var_os("STREAMLAKE_TANSU_LOG") {

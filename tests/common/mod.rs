@@ -9,6 +9,7 @@ pub mod broker;
 pub mod lake_writer;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod service;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,12 +2,13 @@
 //! stopped when dropped. Objects live in the server's memory, so a fault is
 //! simulated by pausing it (SIGSTOP), never by killing it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::service::{free_port, wait_until_ready};
 use streamlake::{Lake, S3Options};
 
 pub struct S3Server {
@@ -27,14 +28,6 @@ fn moto_server() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl S3Server {
@@ -61,18 +54,11 @@ impl S3Server {
         // Werkzeug announces " * Running on http://127.0.0.1:PORT" when it
         // accepts connections.
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stderr.read_line(&mut line).unwrap();
-            assert!(
-                n > 0,
-                "moto_server exited before it was ready (port {port})"
-            );
-            if line.contains("Running on") {
-                break;
-            }
-        }
+        wait_until_ready(
+            &mut stderr,
+            "Running on",
+            &format!("moto_server (port {port})"),
+        );
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         S3Server { child, port }
     }
