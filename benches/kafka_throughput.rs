@@ -23,10 +23,7 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use streamlake::kafka::{KafkaSink, KafkaSource};
-use streamlake::{
-    Lake, LakeSink, MemorySource, Pipeline, Record, RecordSink, RecordSource, SourceEvent,
-    StockTicks,
-};
+use streamlake::{Lake, LakeSink, MemorySource, Pipeline, Record, StockTicks};
 
 const N: usize = 100_000;
 
@@ -129,16 +126,7 @@ async fn main() {
         .build()
         .unwrap();
     let start = Instant::now();
-    let mut seen = 0;
-    while seen < N {
-        if let SourceEvent::Records { records, .. } = source.poll(4096).await.unwrap() {
-            seen += records.len();
-            sink.write(records).await.unwrap();
-            source.commit(&sink.take_durable()).await.unwrap();
-        }
-    }
-    sink.flush().await.unwrap();
-    source.commit(&sink.take_durable()).await.unwrap();
+    broker::drain_into(&mut source, &mut sink, N).await;
     let lake_consume = rate(N, start);
 
     println!(

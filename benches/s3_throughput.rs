@@ -20,7 +20,7 @@ mod service;
 use std::time::Instant;
 
 use streamlake::kafka::KafkaSource;
-use streamlake::{Compression, Lake, LakeSink, RecordSink, RecordSource, SinkStats, SourceEvent};
+use streamlake::{Compression, Lake, LakeSink, RecordSink, SinkStats};
 
 const N: usize = 100_000;
 
@@ -44,16 +44,7 @@ async fn consume_into(
         .build()
         .unwrap();
     let start = Instant::now();
-    let mut seen = 0;
-    while seen < N {
-        if let SourceEvent::Records { records, .. } = source.poll(4096).await.unwrap() {
-            seen += records.len();
-            sink.write(records).await.unwrap();
-            source.commit(&sink.take_durable()).await.unwrap();
-        }
-    }
-    sink.flush().await.unwrap();
-    source.commit(&sink.take_durable()).await.unwrap();
+    broker::drain_into(&mut source, &mut sink, N).await;
     (N as f64 / start.elapsed().as_secs_f64(), sink.stats())
 }
 

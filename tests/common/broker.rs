@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use super::service::{free_port, wait_until_ready};
-use streamlake::kafka::{KafkaConfig, KafkaSink, create_topic};
-use streamlake::{MemorySource, Pipeline, Record, StockTicks};
+use streamlake::kafka::{KafkaConfig, KafkaSink, KafkaSource, create_topic};
+use streamlake::{
+    LakeSink, MemorySource, Pipeline, Record, RecordSink, RecordSource, SourceEvent, StockTicks,
+};
 
 pub struct Broker {
     child: Option<Child>,
@@ -146,4 +148,20 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Moves `n` records from `source` into `sink`, committing what becomes
+/// durable, then flushes and commits the rest (the consume-to-lake loop the
+/// benchmarks time).
+pub async fn drain_into(source: &mut KafkaSource, sink: &mut LakeSink, n: usize) {
+    let mut seen = 0;
+    while seen < n {
+        if let SourceEvent::Records { records, .. } = source.poll(4096).await.unwrap() {
+            seen += records.len();
+            sink.write(records).await.unwrap();
+            source.commit(&sink.take_durable()).await.unwrap();
+        }
+    }
+    sink.flush().await.unwrap();
+    source.commit(&sink.take_durable()).await.unwrap();
 }
