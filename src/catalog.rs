@@ -202,7 +202,12 @@ impl Catalog {
     /// per lake at a time.
     pub async fn save(&self, lake: &Lake) -> Result<()> {
         let store: &dyn ObjectStore = lake.store().as_ref();
-        let stored = Catalog::load(lake).await?;
+        let dir = lake.key([CATALOG_DIR]);
+        let stored: Vec<_> = store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| Error::store("list", &dir, e))?;
         for table in self.tables() {
             let key = lake.key([CATALOG_DIR, &format!("{}.json", table.name)]);
             let body = serde_json::to_vec_pretty(table).expect("tables serialize");
@@ -211,12 +216,19 @@ impl Catalog {
                 .await
                 .map_err(|e| Error::store("put", &key, e))?;
         }
-        for gone in stored.tables().filter(|t| self.table(&t.name).is_none()) {
-            let key = lake.key([CATALOG_DIR, &format!("{}.json", gone.name)]);
-            store
-                .delete(&key)
-                .await
-                .map_err(|e| Error::store("delete", &key, e))?;
+        // Entries of tables no longer in the catalog: only their names are
+        // needed, so nothing is read back.
+        for meta in stored {
+            let name = meta
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"));
+            if name.is_some_and(|name| self.table(name).is_none()) {
+                store
+                    .delete(&meta.location)
+                    .await
+                    .map_err(|e| Error::store("delete", &meta.location, e))?;
+            }
         }
         Ok(())
     }

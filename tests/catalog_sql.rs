@@ -197,6 +197,14 @@ async fn recrawl_reads_only_new_objects_adds_columns_and_applies_the_conflict_po
     let (_, report) = crawl(&lake, "").await.unwrap();
     assert_eq!(report.objects_read, 0);
 
+    // A table whose objects are gone leaves the stored catalog too.
+    for key in ["u/a.jsonl", "u/b.jsonl"] {
+        lake.store().delete(&lake.path(key)).await.unwrap();
+    }
+    let (catalog, _) = crawl(&lake, "").await.unwrap();
+    assert!(catalog.table("u").is_none());
+    assert_eq!(Catalog::load(&lake).await.unwrap(), catalog);
+
     // An empty object is no error; a crawl under a prefix inside a table
     // refreshes only that part of it.
     put(&lake, "p/k=1/a.jsonl", "{\"a\":1}\n").await;
