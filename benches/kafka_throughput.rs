@@ -15,6 +15,9 @@
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
 mod broker;
+#[path = "../tests/common/process.rs"]
+#[allow(dead_code)]
+mod process;
 #[path = "../tests/common/service.rs"]
 mod service;
 

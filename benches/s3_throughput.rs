@@ -11,6 +11,9 @@
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
 mod broker;
+#[path = "../tests/common/process.rs"]
+#[allow(dead_code)]
+mod process;
 #[path = "../tests/common/s3.rs"]
 #[allow(dead_code)]
 mod s3;

@@ -359,12 +359,14 @@ async fn lake_query_prints_ddl_and_results_on_stdout_and_reports_on_stderr() {
     )
     .await;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(common::example("lake_query"))
-            .arg("--lake")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = common::process::output(
+            "lake_query",
+            std::process::Command::new(common::example("lake_query"))
+                .arg("--lake")
+                .arg(dir.path())
+                .args(args),
+            common::process::step_timeout(),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
         (String::from_utf8(out.stdout).unwrap(), stderr)

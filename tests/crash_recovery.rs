@@ -4,12 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use common::process::{Supervised, step_timeout};
 use common::{Rng, assert_same_rows, example, rows, values};
 use streamlake::{CsvEncoder, Encoder, Lake, Record, StockTicks};
 
@@ -25,8 +26,9 @@ fn write_csv(path: &Path, records: &[Record]) {
         .unwrap();
 }
 
-fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Child {
-    Command::new(exe)
+fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Supervised {
+    let mut command = Command::new(exe);
+    command
         .args([
             "--csv",
             csv.to_str().unwrap(),
@@ -40,11 +42,8 @@ fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Child {
             "--max-records-per-object",
             "100",
         ])
-        .args(["--batch-size", "256", "--verbose", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .args(["--batch-size", "256", "--verbose", "--quiet"]);
+    Supervised::spawn("csv_to_lake", &mut command)
 }
 
 #[test]
@@ -79,35 +78,33 @@ fn sigkill_at_random_moments_leaves_every_row_exactly_once() {
         // Wait for a random number of commits, then kill at a random moment
         // in the work that follows.
         let commits_before_kill = 1 + rng.below(3);
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut seen = 0;
-        let mut line = String::new();
-        while seen < commits_before_kill {
-            line.clear();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                break; // the child finished
-            }
-            if line.contains("committed") {
-                seen += 1;
-            }
-        }
-        if seen < commits_before_kill {
-            let status = child.wait().unwrap();
-            assert!(status.success(), "child failed: {status}");
+        let running = child.wait_for("commits", step_timeout(), &String::new, |line| {
+            seen += u64::from(line.contains("committed"));
+            seen == commits_before_kill
+        });
+        if !running {
+            let status = child.wait(step_timeout(), &String::new);
+            assert!(
+                status.success(),
+                "child failed: {status}\n{}",
+                child.log.recent()
+            );
             break;
         }
-        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(20_000))); // a random moment, not a wait
+        child.kill(); // SIGKILL
         kills += 1;
     }
     assert!(kills >= 10, "only {kills} kills before the ingest finished");
 
     let mut last = spawn(&exe, &csv, &lake_dir, &checkpoint);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(last.stderr.as_mut().unwrap(), &mut rest).unwrap();
-    let status = last.wait().unwrap();
-    assert!(status.success(), "final run failed: {status}\n{rest}");
+    let status = last.wait(step_timeout(), &String::new);
+    assert!(
+        status.success(),
+        "final run failed: {status}\n{}",
+        last.log.recent()
+    );
 
     let lake = Lake::local(&lake_dir).unwrap();
     let got = tokio::runtime::Runtime::new()

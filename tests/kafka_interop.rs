@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::broker::Broker;
 use common::{assert_same_rows, example, python, rows};
@@ -22,8 +21,9 @@ fn client() -> PathBuf {
 async fn stock_producer_messages_are_read_by_kafka_python() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
-    let out = Command::new(example("stock_producer"))
-        .args([
+    let out = common::process::output(
+        "stock_producer",
+        Command::new(example("stock_producer")).args([
             "--brokers",
             &broker.brokers(),
             "--topic",
@@ -32,20 +32,25 @@ async fn stock_producer_messages_are_read_by_kafka_python() {
             "500",
             "--key-field",
             "Index",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        common::process::step_timeout(),
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = Command::new(python("kafka"))
-        .arg(client())
-        .args(["consume", &broker.brokers(), "stock", "500"])
-        .output()
-        .unwrap();
+    let out = common::process::output(
+        "kafka-python",
+        Command::new(python("kafka")).arg(client()).args([
+            "consume",
+            &broker.brokers(),
+            "stock",
+            "500",
+        ]),
+        common::process::step_timeout(),
+    );
     assert!(
         out.status.success(),
         "kafka-python: {}",
@@ -73,37 +78,32 @@ async fn kafka_python_messages_land_in_the_lake() {
     let mut lines: Vec<String> = (0..300)
         .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
         .collect();
-    let mut producer = Command::new(python("kafka"))
-        .arg(client())
-        .args(["produce", &broker.brokers(), "stock"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    producer
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((lines.join("\n") + "\n").as_bytes())
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("lines.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = common::process::output(
+        "kafka-python",
+        Command::new(python("kafka"))
+            .arg(client())
+            .args(["produce", &broker.brokers(), "stock"])
+            .stdin(std::fs::File::open(&input).unwrap()),
+        common::process::step_timeout(),
+    );
     assert!(
-        producer.wait().unwrap().success(),
-        "kafka-python producer failed"
+        out.status.success(),
+        "kafka-python producer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
-    let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let out = Command::new(example("kafka_to_lake"))
-        .args([
-            "--brokers",
-            &broker.brokers(),
-            "--topic",
-            "stock",
-            "--group",
-            "interop",
-        ])
-        .args(["--lake", lake.to_str().unwrap(), "--exit-when-idle", "3"])
-        .output()
-        .unwrap();
+    let out = common::process::output(
+        "kafka_to_lake",
+        Command::new(example("kafka_to_lake"))
+            .args(["--brokers", &broker.brokers(), "--topic", "stock"])
+            .args(["--group", "interop"])
+            .args(["--lake", lake.to_str().unwrap(), "--exit-when-idle", "3"]),
+        common::process::step_timeout(),
+    );
     assert!(
         out.status.success(),
         "{}",

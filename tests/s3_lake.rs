@@ -8,13 +8,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::broker::Broker;
-use common::lake_writer::{LakeWriter, wait_for_commits};
+use common::lake_writer::LakeWriter;
 use common::s3::S3Server;
 use common::{assert_same_rows, example, python, rows, values};
 use streamlake::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
@@ -36,11 +35,13 @@ struct Boto3Object {
 /// Every object under `prefix` of `bucket`, read by boto3.
 fn boto3_objects(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<Boto3Object> {
     let client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/s3_client.py");
-    let out = Command::new(python("boto3"))
-        .arg(client)
-        .args(["dump", &s3.endpoint(), bucket, prefix])
-        .output()
-        .unwrap();
+    let out = common::process::output(
+        "boto3",
+        Command::new(python("boto3"))
+            .arg(client)
+            .args(["dump", &s3.endpoint(), bucket, prefix]),
+        common::process::step_timeout(),
+    );
     assert!(
         out.status.success(),
         "boto3 read-back failed: {}",
@@ -65,13 +66,15 @@ async fn stock_pipeline_lands_every_record_on_s3_exactly_once() {
     let s3 = S3Server::start();
     s3.bucket("lake");
     let n = 5_000;
-    let out = Command::new(example("stock_pipeline"))
-        .args(["--lake", "s3://lake/data", "--synthetic", &n.to_string()])
-        .args(["--partition-by", "index={Index}"])
-        .env("KAFKA_BROKERS", broker.brokers())
-        .envs(s3.env())
-        .output()
-        .unwrap();
+    let out = common::process::output(
+        "stock_pipeline",
+        Command::new(example("stock_pipeline"))
+            .args(["--lake", "s3://lake/data", "--synthetic", &n.to_string()])
+            .args(["--partition-by", "index={Index}"])
+            .env("KAFKA_BROKERS", broker.brokers())
+            .envs(s3.env()),
+        common::process::step_timeout(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -301,13 +304,17 @@ async fn an_s3_outage_fails_clearly_commits_nothing_unwritten_and_a_restart_fini
     ]);
     let writer = LakeWriter::new(&broker, "s3://lake/data").env(env);
 
-    let mut child = writer.spawn(&["--exit-when-idle", "60"]);
-    let (running, mut log) = wait_for_commits(&mut child, 2);
-    assert!(running, "kafka_to_lake ended before S3 went away");
+    let mut member = writer.spawn(&["--exit-when-idle", "60"]);
+    assert!(
+        member.wait_for_commits(2),
+        "kafka_to_lake ended before S3 went away"
+    );
     s3.pause();
-    let mut rest = String::new();
-    log.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let rest = member
+        .process
+        .log
+        .rest(std::time::Instant::now() + common::process::step_timeout());
+    let status = member.wait();
     assert!(
         !status.success(),
         "kafka_to_lake must fail while S3 is down"
@@ -342,12 +349,14 @@ async fn an_s3_outage_fails_clearly_commits_nothing_unwritten_and_a_restart_fini
 
 /// `stock_pipeline` on the mock cluster with an S3 lake set up by `env`.
 fn stock_pipeline_with(lake: &str, env: Vec<(&'static str, String)>) -> Output {
-    Command::new(example("stock_pipeline"))
-        .args(["--lake", lake, "--synthetic", "10"])
-        .env_remove("KAFKA_BROKERS")
-        .envs(env)
-        .output()
-        .unwrap()
+    common::process::output(
+        "stock_pipeline",
+        Command::new(example("stock_pipeline"))
+            .args(["--lake", lake, "--synthetic", "10"])
+            .env_remove("KAFKA_BROKERS")
+            .envs(env),
+        common::process::step_timeout(),
+    )
 }
 
 fn assert_fails_naming(out: &Output, names: &[&str]) {

@@ -7,6 +7,7 @@
 pub mod broker;
 #[cfg(feature = "kafka")]
 pub mod lake_writer;
+pub mod process;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod service;

@@ -2,18 +2,21 @@
 //! stopped when dropped. Objects live in the server's memory, so a fault is
 //! simulated by pausing it (SIGSTOP), never by killing it.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::process::Log;
 use super::service::{free_port, wait_until_ready};
 use streamlake::{Lake, S3Options};
 
 pub struct S3Server {
     child: Child,
     port: u16,
+    /// moto's request log (its stderr), kept for diagnoses.
+    log: Log,
 }
 
 /// `moto_server`: `$STREAMLAKE_MOTO` or the project's virtualenv.
@@ -53,14 +56,15 @@ impl S3Server {
             .expect("starting moto_server");
         // Werkzeug announces " * Running on http://127.0.0.1:PORT" when it
         // accepts connections.
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        wait_until_ready(
-            &mut stderr,
-            "Running on",
-            &format!("moto_server (port {port})"),
-        );
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        S3Server { child, port }
+        let mut log = Log::follow("moto_server", child.stderr.take().unwrap());
+        wait_until_ready(&log, "Running on", &format!("moto_server (port {port})"));
+        log.stop_queueing();
+        S3Server { child, port, log }
+    }
+
+    /// moto's recent request log.
+    pub fn recent_log(&self) -> String {
+        self.log.recent()
     }
 
     pub fn endpoint(&self) -> String {

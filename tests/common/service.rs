@@ -1,7 +1,10 @@
 //! What the per-test services (broker, S3 server) share: a free loopback
-//! port and waiting for the line that says a service is ready.
+//! port and waiting, with a deadline, for the line that says a service is
+//! ready.
 
-use std::io::BufRead;
+use std::time::Instant;
+
+use super::process::{Log, Next, step_timeout};
 
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -12,16 +15,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Reads a service's log until a line contains `ready`; panics naming
-/// `what` if the log ends first (the service exited).
-pub fn wait_until_ready(log: &mut impl BufRead, ready: &str, what: &str) {
-    let mut line = String::new();
+/// Reads a service's log until a line contains `ready`; fails naming
+/// `what` (with its recent log) if the log ends first (the service exited)
+/// or the step deadline passes.
+pub fn wait_until_ready(log: &Log, ready: &str, what: &str) {
+    let timeout = step_timeout();
+    let deadline = Instant::now() + timeout;
     loop {
-        line.clear();
-        let n = log.read_line(&mut line).unwrap();
-        assert!(n > 0, "{what} exited before it was ready");
-        if line.contains(ready) {
-            return;
+        match log.next(deadline) {
+            Next::Line(line) if line.contains(ready) => return,
+            Next::Line(_) => {}
+            Next::Ended => panic!("{what} exited before it was ready\n{}", log.recent()),
+            Next::TimedOut => panic!("{what} was not ready within {timeout:?}\n{}", log.recent()),
         }
     }
 }
