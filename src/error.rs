@@ -62,6 +62,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// Something that should have progressed did not within its deadline:
+    /// a consumer-group member that is never assigned a partition, a topic
+    /// that does not drain. Names what was waited for and what was seen
+    /// (the lagging partitions, the group state). Retrying may help once
+    /// the cause (a stuck member, a broker) is gone.
+    #[error("{what}: no progress: {reason}")]
+    Stalled {
+        /// What was waited for, naming the group or source.
+        what: String,
+        /// How long, and what was seen meanwhile.
+        reason: String,
+    },
+
     /// A Kafka client operation failed.
     #[cfg(feature = "kafka")]
     #[error("kafka {context}: {source}")]
@@ -104,7 +117,7 @@ impl Error {
                 source,
                 object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
             ),
-            Error::Unavailable { .. } => true,
+            Error::Unavailable { .. } | Error::Stalled { .. } => true,
             #[cfg(feature = "kafka")]
             Error::Kafka { source, .. } => source.rdkafka_error_code().is_some_and(|code| {
                 use rdkafka::types::RDKafkaErrorCode as C;

@@ -83,7 +83,7 @@ pub use crate::record::{Header, Headers, Position, Record, SourcePartition};
 pub use crate::rejected::Rejected;
 pub use crate::sink::{DurablePositions, MemorySink, RecordSink, SinkStats};
 pub use crate::source::{
-    CsvSource, CsvSourceBuilder, MemorySource, RecordSource, SourceEvent, StockTicks,
+    Backlog, CsvSource, CsvSourceBuilder, MemorySource, RecordSource, SourceEvent, StockTicks,
 };
 pub use crate::store::{LakeSink, LakeSinkBuilder, PartitionTemplate, Rotation};
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 pub use self::bad_input::{BadInputChoice, BadInputPolicy, DeadLetterQueue, LakeDeadLetters};
 pub use self::stats::PipelineStats;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rejected::Rejected;
 use crate::sink::RecordSink;
 use crate::source::{RecordSource, SourceEvent};
@@ -47,6 +47,7 @@ pub struct Pipeline<S, K> {
     bad_input: BadInputPolicy,
     progress_every: Option<Duration>,
     stop_when_idle: Option<Duration>,
+    drain_timeout: Duration,
     stats: PipelineStats,
 }
 
@@ -62,6 +63,7 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
             bad_input: BadInputPolicy::Fail,
             progress_every: Some(Duration::from_secs(5)),
             stop_when_idle: None,
+            drain_timeout: Duration::from_secs(300),
             stats: PipelineStats::default(),
         }
     }
@@ -91,11 +93,27 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         self
     }
 
-    /// Stop (flush, commit, return) once the source has been idle (ready,
-    /// with nothing to read) for this long: for draining a topic in a batch
-    /// job. A consumer still joining its group is not idle.
+    /// Stop (flush, commit, return) once the source has been idle for this
+    /// long *and is drained*: for draining a topic in a batch job.
+    ///
+    /// Idle is not enough: a consumer-group member can sit idle while
+    /// partitions it does not own still hold records (their owner died and
+    /// its session has not expired yet, or is still joining). So after each
+    /// idle period the pipeline flushes, commits, and asks the source for
+    /// its [backlog](RecordSource::backlog): it stops when there is none,
+    /// keeps going while there is, and fails with [`Error::Stalled`]
+    /// naming the lagging partitions once the backlog has not drained for
+    /// the [`drain_timeout`](Self::drain_timeout).
     pub fn stop_when_idle(mut self, after: Duration) -> Self {
         self.stop_when_idle = Some(after);
+        self
+    }
+
+    /// How long an idle pipeline told to [stop when
+    /// idle](Self::stop_when_idle) waits for a backlog it is not reading to
+    /// drain before it fails (default 5 minutes).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
         self
     }
 
@@ -124,6 +142,7 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         let mut last_progress = Instant::now();
         let mut buffered = false;
         let mut idle_since: Option<Instant> = None;
+        let mut undrained_since: Option<Instant> = None;
         loop {
             let flush_at = buffered.then(|| last_record + self.idle_timeout);
             let event = tokio::select! {
@@ -142,6 +161,7 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
                         buffered = true;
                         last_record = Instant::now();
                         idle_since = None;
+                        undrained_since = None;
                     }
                 }
                 SourceEvent::Idle => {
@@ -152,8 +172,12 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
                     }
                     if let Some(after) = self.stop_when_idle {
                         if idle_since.get_or_insert_with(Instant::now).elapsed() >= after {
-                            tracing::info!("source idle for {after:?}: stopping");
-                            break;
+                            if self.drained(&mut buffered, &mut undrained_since).await? {
+                                tracing::info!("source idle for {after:?} and drained: stopping");
+                                break;
+                            }
+                            // Ask again after another idle period.
+                            idle_since = Some(Instant::now());
                         }
                     }
                 }
@@ -184,6 +208,43 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         let mut stats = self.stats.with_sink(self.sink.stats());
         stats.elapsed = started.elapsed();
         stats
+    }
+
+    /// Flushes and commits, then asks the source whether anything is left:
+    /// true when drained; an error once it has not drained for the drain
+    /// timeout.
+    async fn drained(
+        &mut self,
+        buffered: &mut bool,
+        undrained_since: &mut Option<Instant>,
+    ) -> Result<bool> {
+        if *buffered {
+            let rejected = self.sink.flush().await?;
+            self.handle_rejected(rejected).await?;
+            *buffered = false;
+        }
+        self.commit_durable().await?;
+        let backlog = self.source.backlog().await?;
+        if backlog.is_empty() {
+            return Ok(true);
+        }
+        let list = backlog
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let since = *undrained_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= self.drain_timeout {
+            return Err(Error::Stalled {
+                what: "draining the source".into(),
+                reason: format!(
+                    "idle, but these partitions did not drain within {:?}: {list}",
+                    self.drain_timeout
+                ),
+            });
+        }
+        tracing::info!("source idle but not drained, waiting: {list}");
+        Ok(false)
     }
 
     async fn commit_durable(&mut self) -> Result<()> {

@@ -37,6 +37,48 @@ pub enum SourceEvent {
     End,
 }
 
+/// A partition holding records that are not committed yet: what stands
+/// between a source and "drained".
+///
+/// ```
+/// use streamlake::{Backlog, SourcePartition};
+/// let b = Backlog { partition: SourcePartition::new("stock", 1), committed: Some(8_000), end: 25_001 };
+/// assert_eq!(b.to_string(), "stock/1 committed to 8000 of 25001");
+/// assert_eq!(b.records(), 17_001);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backlog {
+    /// The partition.
+    pub partition: SourcePartition,
+    /// The next offset to read after the last commit (Kafka's committed
+    /// offset), or `None` when nothing was ever committed.
+    pub committed: Option<i64>,
+    /// Where the partition ends now (Kafka: the high watermark; the last
+    /// stable offset under `isolation.level=read_committed`).
+    pub end: i64,
+}
+
+impl Backlog {
+    /// Offsets between the commit and the end (an upper bound on records:
+    /// transaction markers and compacted records take offsets too).
+    pub fn records(&self) -> i64 {
+        self.end - self.committed.unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Backlog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.committed {
+            Some(c) => write!(f, "{} committed to {c} of {}", self.partition, self.end),
+            None => write!(
+                f,
+                "{} with nothing committed of {}",
+                self.partition, self.end
+            ),
+        }
+    }
+}
+
 /// A source of records that is told which positions are durable.
 ///
 /// The contract (Kafka Connect's): the pipeline calls [`commit`] only with
@@ -54,6 +96,17 @@ pub trait RecordSource: Send {
     /// Records that everything up to and including each position (one per
     /// partition) is durable. Persists or commits it.
     async fn commit(&mut self, durable: &[Position]) -> Result<()>;
+
+    /// The partitions whose records are not all committed yet, whoever
+    /// reads them (for a consumer group: every partition of its topics,
+    /// not only this member's). Empty means drained: a pipeline told to
+    /// [stop when idle](crate::Pipeline::stop_when_idle) stops only then.
+    ///
+    /// The default, for sources that know no more than "nothing arrived",
+    /// is empty: an idle source counts as drained.
+    async fn backlog(&mut self) -> Result<Vec<Backlog>> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]
@@ -64,5 +117,9 @@ impl<S: RecordSource + ?Sized> RecordSource for Box<S> {
 
     async fn commit(&mut self, durable: &[Position]) -> Result<()> {
         (**self).commit(durable).await
+    }
+
+    async fn backlog(&mut self) -> Result<Vec<Backlog>> {
+        (**self).backlog().await
     }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{assert_same_rows, numbered_records, rows, values};
-use streamlake::{Lake, LakeSink, Pipeline, Position, Record, RecordSource, SourceEvent};
+use streamlake::{
+    Backlog, Error, Lake, LakeSink, Pipeline, Position, Record, RecordSource, SourceEvent,
+    SourcePartition,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// A source fed through a channel; it reports commits on another channel
@@ -130,5 +133,80 @@ async fn shutdown_flushes_and_commits_what_was_accepted() {
         &rows(&lake, "stock").await,
         &values(&records),
         "after shutdown",
+    );
+}
+
+/// A source that is always idle and reports a backlog while `lagging` says
+/// so: a group member whose topic still lags in partitions it does not own.
+struct IdleSource {
+    backlog_checks: usize,
+    lagging_for: usize,
+}
+
+#[async_trait]
+impl RecordSource for IdleSource {
+    async fn poll(&mut self, _max: usize) -> streamlake::Result<SourceEvent> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(SourceEvent::Idle)
+    }
+
+    async fn commit(&mut self, _durable: &[Position]) -> streamlake::Result<()> {
+        Ok(())
+    }
+
+    async fn backlog(&mut self) -> streamlake::Result<Vec<Backlog>> {
+        self.backlog_checks += 1;
+        Ok(if self.backlog_checks <= self.lagging_for {
+            vec![Backlog {
+                partition: SourcePartition::new("t", 2),
+                committed: Some(100),
+                end: 250,
+            }]
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_when_idle_waits_until_the_source_is_drained() {
+    let lake = Lake::memory();
+    let source = IdleSource {
+        backlog_checks: 0,
+        lagging_for: 4,
+    };
+    let started = tokio::time::Instant::now();
+    Pipeline::new(source, sink(&lake))
+        .stop_when_idle(Duration::from_secs(3))
+        .quiet()
+        .run()
+        .await
+        .unwrap();
+    // Idle after 3 s, still lagging at 3, 6, 9 and 12 s; drained at 15 s.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(15) && waited < Duration::from_secs(17),
+        "stopped after {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backlog_that_never_drains_fails_naming_its_partitions() {
+    let lake = Lake::memory();
+    let source = IdleSource {
+        backlog_checks: 0,
+        lagging_for: usize::MAX,
+    };
+    let err = Pipeline::new(source, sink(&lake))
+        .stop_when_idle(Duration::from_secs(3))
+        .drain_timeout(Duration::from_secs(60))
+        .quiet()
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Stalled { .. }), "{err}");
+    assert!(
+        err.to_string().contains("t/2 committed to 100 of 250"),
+        "{err}"
     );
 }
