@@ -48,9 +48,23 @@ struct Args {
     /// Flush after this many seconds without records.
     #[arg(long, default_value_t = 5.0)]
     idle_timeout: f64,
-    /// Flush, commit and exit once no record arrived for this many seconds.
+    /// Flush, commit and exit once no record arrived for this many seconds
+    /// and the group's committed offsets reached the end of every partition.
     #[arg(long)]
     exit_when_idle: Option<f64>,
+    /// With --exit-when-idle: fail (naming the group) when this member holds
+    /// no partition for this many seconds (0: wait forever).
+    #[arg(long, default_value_t = 300.0)]
+    assignment_timeout: f64,
+    /// Liveness guard: rejoin the group when this member held no partition
+    /// for this many seconds while others lagged and nobody committed them
+    /// (0: off).
+    #[arg(long, default_value_t = 60.0)]
+    stall_window: f64,
+    /// With --exit-when-idle: fail (naming the lagging partitions) when the
+    /// topic has not drained this many seconds after the pipeline went idle.
+    #[arg(long, default_value_t = 300.0)]
+    drain_timeout: f64,
     /// What to do with bad messages: fail, skip or dead-letter (to _errors/ in the lake).
     #[arg(long, default_value = "fail")]
     on_error: BadInputChoice,
@@ -99,9 +113,13 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
     }
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
+    let assignment_timeout = (args.exit_when_idle.is_some() && args.assignment_timeout > 0.0)
+        .then(|| Duration::from_secs_f64(args.assignment_timeout));
     let source = KafkaSource::builder(config)
         .group(&args.group)
         .topic(&args.topic)
+        .assignment_timeout(assignment_timeout)
+        .stall_window((args.stall_window > 0.0).then(|| Duration::from_secs_f64(args.stall_window)))
         .build()?;
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
@@ -114,7 +132,9 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
         .on_bad_input(args.on_error.policy(&lake));
     if let Some(secs) = args.exit_when_idle {
-        pipeline = pipeline.stop_when_idle(Duration::from_secs_f64(secs));
+        pipeline = pipeline
+            .stop_when_idle(Duration::from_secs_f64(secs))
+            .drain_timeout(Duration::from_secs_f64(args.drain_timeout));
     }
     let stats = pipeline.run().await?;
     println!("lake:     {lake}/{}", args.table);

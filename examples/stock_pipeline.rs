@@ -94,11 +94,13 @@ async fn run(args: Args) -> streamlake::Result<()> {
     lake.check().await?;
     eprintln!("lake: {lake}");
 
-    // Consumer first, so it is in the group while rows arrive.
+    // Consumer first, in the group before rows arrive: it stops once idle
+    // and drained, and an empty topic is drained.
     let source = KafkaSource::builder(config.clone())
         .group(&args.group)
         .topic(&args.topic)
         .build()?;
+    source.wait_for_assignment(Duration::from_secs(120)).await?;
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)

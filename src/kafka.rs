@@ -15,6 +15,7 @@
 mod admin;
 mod config;
 mod consumer;
+mod group;
 mod sink;
 mod source;
 mod topics;

@@ -6,15 +6,18 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::broker::Broker;
-use common::lake_writer::{LakeWriter, drain, follow, wait_for_commits};
+use common::lake_writer::LakeWriter;
+use common::process::{step_timeout, within};
 use common::{Rng, assert_same_rows, objects, rows, values};
 use streamlake::kafka::{KafkaSink, KafkaSource};
-use streamlake::{BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record};
+use streamlake::{
+    Backlog, BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record,
+    RecordSource, SourceEvent,
+};
 
 async fn lake_rows(lake: &Path) -> Vec<String> {
     rows(&Lake::local(lake).unwrap(), "stock").await
@@ -54,10 +57,12 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
             .unwrap()
     };
     let lake = Lake::memory();
-    let err = Pipeline::new(source(), lake_sink(&lake))
+    let diagnose = || broker.diagnose("bad", "raw", 1);
+    let run = Pipeline::new(source(), lake_sink(&lake))
         .stop_when_idle(Duration::from_secs(2))
         .quiet()
-        .run()
+        .run();
+    let err = within("the failing run", step_timeout(), diagnose, run)
         .await
         .unwrap_err();
     let Error::BadInput { position, .. } = &err else {
@@ -67,11 +72,12 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
     assert!(err.to_string().contains("raw/0@1"), "{err}");
 
     // Nothing was committed by the failed run: dead-lettering now sees all three.
-    let stats = Pipeline::new(source(), lake_sink(&lake))
+    let run = Pipeline::new(source(), lake_sink(&lake))
         .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
         .stop_when_idle(Duration::from_secs(2))
         .quiet()
-        .run()
+        .run();
+    let stats = within("the dead-lettering run", step_timeout(), diagnose, run)
         .await
         .unwrap();
     assert_eq!(
@@ -103,17 +109,16 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let mut rng = Rng(seed);
     let mut kills = 0;
     while kills < 10 {
-        let mut child = writer.spawn(&[]);
-        let (running, stderr) = wait_for_commits(&mut child, 1 + rng.below(3) as usize);
+        let mut member = writer.spawn(&[]);
+        let running = member.wait_for_commits(1 + rng.below(3) as usize);
         assert!(
             running,
-            "kafka_to_lake ended before it was killed: {:?}",
-            child.wait()
+            "kafka_to_lake ended before it was killed: {:?}\n{}",
+            member.wait(),
+            member.process.log.recent()
         );
         std::thread::sleep(Duration::from_micros(rng.below(20_000))); // a random moment, not a wait
-        child.kill().unwrap();
-        child.wait().unwrap();
-        drain(stderr);
+        member.kill();
         kills += 1;
     }
     writer.finish(&[]);
@@ -134,30 +139,36 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
     let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
 
     let mut a = writer.spawn(&["--exit-when-idle", "20"]);
-    let mut a_log = BufReader::new(a.stderr.take().unwrap());
     let mut owned = BTreeSet::new();
-    let a_running = follow(&mut a_log, &mut owned, |line, _| line.contains("committed"));
+    let a_running = a.follow("a first commit", &mut owned, |line, _| {
+        line.contains("committed")
+    });
     let mut b = writer.spawn(&[]);
-    let (b_running, b_log) = wait_for_commits(&mut b, 2);
+    let b_running = b.wait_for_commits(2);
     assert!(a_running && b_running, "both members committed");
-    b.kill().unwrap(); // SIGKILL mid-run
-    b.wait().unwrap();
-    drain(b_log);
+    b.kill(); // SIGKILL mid-run
     // The survivor is assigned every partition once the group drops the
     // dead member (its session times out after 6 s).
     // A first gave B some of its partitions (B committed), then gets them
     // all back.
     let mut gave_some = false;
     assert!(
-        follow(&mut a_log, &mut owned, |line, owned| {
-            gave_some |= owned.len() < 3;
-            gave_some && line.contains("assigned") && owned.len() == 3
-        }),
+        a.follow(
+            "the survivor owning every partition",
+            &mut owned,
+            |line, owned| {
+                gave_some |= owned.len() < 3;
+                gave_some && line.contains("assigned") && owned.len() == 3
+            }
+        ),
         "the survivor exited owning only partitions {owned:?} (gave some to B: {gave_some})"
     );
-    drain(a_log);
-    let status = a.wait().unwrap();
-    assert!(status.success(), "survivor failed: {status}");
+    let status = a.wait();
+    assert!(
+        status.success(),
+        "survivor failed: {status}\n{}",
+        a.process.log.recent()
+    );
     assert_same_rows(
         &lake_rows(&lake).await,
         &values(&sent),
@@ -167,40 +178,173 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_restart_mid_run_loses_nothing() {
-    let mut broker = Broker::start();
+    let broker = Broker::start();
     broker.topic("stock", 3).await;
     let sent = broker.produce_stock("stock", 30_000).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
 
-    let mut child = writer.spawn(&["--exit-when-idle", "10"]);
-    let (running, mut log) = wait_for_commits(&mut child, 2);
-    assert!(running);
+    let mut member = writer.spawn(&["--exit-when-idle", "10"]);
+    assert!(member.wait_for_commits(2));
     broker.kill();
     // The pipeline reports the outage (librdkafka's transport errors) ...
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).unwrap() > 0,
-            "kafka_to_lake ended during the outage"
-        );
-        if line.contains("kafka brokers unreachable") {
-            break;
-        }
-    }
+    assert!(
+        member.process.wait_for(
+            "a report of the outage",
+            step_timeout(),
+            &|| String::new(),
+            |line| line.contains("kafka brokers unreachable"),
+        ),
+        "kafka_to_lake ended during the outage"
+    );
     broker.restart();
-    drain(log);
     // ... retries, and finishes with nothing lost.
-    let status = child.wait().unwrap();
+    let status = member.wait();
     assert!(
         status.success(),
-        "kafka_to_lake failed after the restart: {status}"
+        "kafka_to_lake failed after the restart: {status}\n{}",
+        member.process.log.recent()
     );
     assert_same_rows(
         &lake_rows(&lake).await,
         &values(&sent),
         "after a broker restart",
+    );
+}
+
+/// A source that reports every backlog the pipeline asked it for.
+struct Watched {
+    inner: KafkaSource,
+    backlogs: tokio::sync::mpsc::UnboundedSender<Vec<Backlog>>,
+}
+
+#[async_trait::async_trait]
+impl RecordSource for Watched {
+    async fn poll(&mut self, max_records: usize) -> streamlake::Result<SourceEvent> {
+        self.inner.poll(max_records).await
+    }
+
+    async fn commit(&mut self, durable: &[Position]) -> streamlake::Result<()> {
+        self.inner.commit(durable).await
+    }
+
+    async fn backlog(&mut self) -> streamlake::Result<Vec<Backlog>> {
+        let backlog = self.inner.backlog().await?;
+        let _ = self.backlogs.send(backlog.clone());
+        Ok(backlog)
+    }
+}
+
+/// A drain job whose topic still lags in partitions another member holds
+/// (it died and its session has not expired; here: alive, never
+/// committing) is idle but not drained: it keeps going, and drains those
+/// partitions once they are handed over.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_member_is_not_drained_while_partitions_it_does_not_own_lag() {
+    let broker = Broker::start();
+    broker.topic("stock", 3).await;
+    let sent = broker.produce_stock("stock", 3_000).await;
+    let hog = common::broker::Hog::join(&broker, "drain", "stock");
+
+    let lake = Lake::memory();
+    let (tx, mut backlogs) = tokio::sync::mpsc::unbounded_channel();
+    let source = Watched {
+        inner: KafkaSource::builder(broker.config())
+            .group("drain")
+            .topic("stock")
+            .build()
+            .unwrap(),
+        backlogs: tx,
+    };
+    let sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("index={Index}")
+        .build()
+        .unwrap();
+    let run = tokio::spawn(
+        Pipeline::new(source, sink)
+            .stop_when_idle(Duration::from_millis(500))
+            .quiet()
+            .run(),
+    );
+    // Idle and asked, the pipeline saw partitions lag and went on: while it
+    // had no partition yet, and (twice) once it held some of its own.
+    let diagnose = || broker.diagnose("drain", "stock", 3);
+    let mut checks_holding_some = 0;
+    while checks_holding_some < 2 {
+        let backlog = within("a backlog check", step_timeout(), diagnose, backlogs.recv())
+            .await
+            .unwrap();
+        let held = hog.partitions();
+        assert!(!backlog.is_empty(), "drained while the hog holds {held:?}");
+        assert!(!run.is_finished(), "stopped with a backlog: {backlog:?}");
+        if held.len() < 3 {
+            checks_holding_some += 1;
+        }
+    }
+
+    // The other member leaves: its partitions come over and are drained.
+    drop(hog);
+    within("draining the rest", step_timeout(), diagnose, run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_same_rows(
+        &rows(&lake, "stock").await,
+        &values(&sent),
+        "after the drain",
+    );
+}
+
+/// tansu 0.6.0 hands a member an empty assignment for good when its
+/// follower SyncGroup arrives just after the dead leader's session expired
+/// (`scripts/tansu-group-stall-repro.py empty-assignment`; it is what
+/// stalled the crash loop on busy machines). The liveness guard gets the
+/// member out: it sees the partitions lag with nobody committing, rejoins,
+/// and drains them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_stuck_with_an_empty_assignment_rejoins_and_drains() {
+    let broker = Broker::start();
+    broker.topic("stock", 3).await;
+    broker.produce_stock("stock", 30_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = LakeWriter::new(&broker, dir.path().join("lake").to_str().unwrap());
+    let mut leader = writer.spawn(&[]);
+    assert!(leader.wait_for_commits(1), "the first member ended early");
+    leader.kill();
+    let lagging = broker.diagnose(common::lake_writer::GROUP, "stock", 3);
+    // Construct the broker's race (not a wait for anything): join 3.5 s
+    // after the leader's last heartbeat, so that the follower's sync comes
+    // after the leader's 6 s session ran out.
+    std::thread::sleep(Duration::from_millis(3_500));
+    let mut member = KafkaSource::builder(broker.config().set("session.timeout.ms", "6000"))
+        .group(common::lake_writer::GROUP)
+        .topic("stock")
+        .stall_window(Some(Duration::from_secs(3)))
+        .build()
+        .unwrap();
+    let drained = async {
+        loop {
+            match member.poll(1024).await.unwrap() {
+                SourceEvent::Records { records, .. } => {
+                    let last: Vec<Position> = records.iter().map(|r| r.position.clone()).collect();
+                    member.commit(&last).await.unwrap();
+                }
+                _ if member.backlog().await.unwrap().is_empty() => break,
+                _ => {}
+            }
+        }
+    };
+    within(
+        "the member draining the topic",
+        step_timeout(),
+        || writer.diagnose(),
+        drained,
+    )
+    .await;
+    assert!(
+        member.stalls_detected() >= 1,
+        "the broker did not hand out the empty assignment this time (tansu fixed?)\n{lagging}"
     );
 }

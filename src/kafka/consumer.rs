@@ -6,16 +6,18 @@
 //! full it pauses its partitions (backpressure) and keeps polling, so group
 //! membership and rebalances are served without buffering without bound.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::statistics::{ConsumerGroup, Statistics};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::record::{Headers, Position, Record, SourcePartition};
@@ -39,6 +41,63 @@ pub(super) struct SourceContext {
     /// Set when partitions were added: a paused consumer pauses them too
     /// (incremental rebalancing adds partitions without resuming the rest).
     pub(super) assigned: AtomicBool,
+    /// How many partitions this member holds, after each rebalance.
+    pub(super) holding: tokio::sync::watch::Sender<usize>,
+    /// Every topic ever assigned to this member (for pattern subscriptions).
+    pub(super) topics_seen: Mutex<BTreeSet<String>>,
+    /// The group state librdkafka last reported (statistics).
+    pub(super) group_state: Mutex<Option<ConsumerGroup>>,
+    /// Per partition: the offset of the last record polled and the
+    /// consumer's position seen right after it, when that position skips
+    /// offsets that hold no records for us (transaction markers, aborted or
+    /// compacted records). Committing up to that record commits the
+    /// position, so a drained partition's committed offset reaches its end.
+    pub(super) skips: Mutex<HashMap<SourcePartition, (i64, i64)>>,
+}
+
+impl SourceContext {
+    pub(super) fn new(events: mpsc::Sender<Event>, revoke_timeout: Duration) -> Self {
+        Self {
+            events,
+            pending: Mutex::new(Vec::new()),
+            revoke_timeout,
+            assigned: AtomicBool::new(false),
+            holding: tokio::sync::watch::Sender::new(0),
+            topics_seen: Mutex::new(BTreeSet::new()),
+            group_state: Mutex::new(None),
+            skips: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The group state as librdkafka last reported it, for a diagnosis.
+    pub(super) fn describe_group_state(&self) -> String {
+        match &*self.group_state.lock().expect("group state poisoned") {
+            Some(g) => format!(
+                "librdkafka group state {}, join state {}, {} rebalances, last {} ms ago ({}), \
+                 {} partitions assigned",
+                g.state,
+                g.join_state,
+                g.rebalance_cnt,
+                g.rebalance_age,
+                if g.rebalance_reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &g.rebalance_reason
+                },
+                g.assignment_size
+            ),
+            None => "no group statistics from librdkafka yet".into(),
+        }
+    }
+
+    /// The offset to commit after the durable record at `offset` of `sp`:
+    /// the next one, or further when nothing but skipped offsets follow.
+    pub(super) fn commit_offset(&self, sp: &SourcePartition, offset: i64) -> i64 {
+        match self.skips.lock().expect("skips poisoned").get(sp) {
+            Some((last, position)) if *last == offset => *position,
+            _ => offset + 1,
+        }
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -47,12 +106,25 @@ impl ClientContext for SourceContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::warn!("kafka brokers unreachable or failing ({error}): {reason}");
     }
+
+    /// Keeps the group state for diagnoses (`statistics.interval.ms`).
+    fn stats(&self, statistics: Statistics) {
+        *self.group_state.lock().expect("group state poisoned") = statistics.cgrp;
+    }
 }
 
 impl ConsumerContext for SourceContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if matches!(rebalance, Rebalance::Assign(_)) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let holding = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.holding.send_replace(holding);
+        if let Rebalance::Assign(list) = rebalance {
             self.assigned.store(true, Ordering::Relaxed);
+            let mut seen = self.topics_seen.lock().expect("topics poisoned");
+            for e in list.elements() {
+                if !seen.contains(e.topic()) {
+                    seen.insert(e.topic().to_string());
+                }
+            }
         }
     }
 
@@ -60,7 +132,7 @@ impl ConsumerContext for SourceContext {
         let list = match rebalance {
             Rebalance::Revoke(list) => list,
             Rebalance::Assign(list) => {
-                tracing::info!("assigned {:?}", partitions(list));
+                tracing::info!("assigned {}", names(&partitions(list)));
                 return;
             }
             Rebalance::Error(e) => {
@@ -80,7 +152,10 @@ impl ConsumerContext for SourceContext {
             .expect("pending records poisoned")
             .retain(|r| !revoked.contains(&r.position.source_partition()));
         let (ack, acked) = std_mpsc::sync_channel(1);
-        tracing::info!("revoking {revoked:?}: waiting for the pipeline to drop and commit");
+        tracing::info!(
+            "revoking {}: waiting for the pipeline to drop and commit",
+            names(&revoked)
+        );
         if self
             .events
             .blocking_send(Event::Revoked(revoked, ack))
@@ -93,6 +168,18 @@ impl ConsumerContext for SourceContext {
             );
         }
     }
+}
+
+/// `stock/0, stock/1`: partitions as a log line names them.
+pub(super) fn names(partitions: &[SourcePartition]) -> String {
+    if partitions.is_empty() {
+        return "no partitions".into();
+    }
+    partitions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
@@ -117,6 +204,7 @@ pub(super) fn run(
     const PAUSE_AT: usize = 4;
     let events = consumer.context().events.clone();
     let mut topics: HashMap<String, Arc<str>> = HashMap::new();
+    let mut last_polled: HashMap<SourcePartition, i64> = HashMap::new();
     let (mut paused, mut channel_full) = (false, false);
     let pending_len = || {
         consumer
@@ -139,6 +227,7 @@ pub(super) fn run(
         match consumer.poll(timeout) {
             Some(Ok(message)) => {
                 let record = to_record(&message, &mut topics);
+                last_polled.insert(record.position.source_partition(), record.position.offset);
                 consumer
                     .context()
                     .pending
@@ -155,7 +244,7 @@ pub(super) fn run(
                     return;
                 }
             }
-            None => {}
+            None => note_skips(&consumer, &last_polled),
         }
         loop {
             let batch: Vec<Record> = {
@@ -189,6 +278,29 @@ pub(super) fn run(
         } else if paused && waiting == 0 {
             set_paused(&consumer, false);
             paused = false;
+        }
+    }
+}
+
+/// Caught up (nothing polled): where the consumer's position is past the
+/// last record polled plus one, the offsets between held nothing for us.
+fn note_skips(consumer: &BaseConsumer<SourceContext>, last_polled: &HashMap<SourcePartition, i64>) {
+    if last_polled.is_empty() {
+        return;
+    }
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let mut skips = consumer.context().skips.lock().expect("skips poisoned");
+    for e in positions.elements() {
+        let Offset::Offset(position) = e.offset() else {
+            continue;
+        };
+        let sp = SourcePartition::new(e.topic(), e.partition());
+        if let Some(&last) = last_polled.get(&sp) {
+            if position > last + 1 {
+                skips.insert(sp, (last, position));
+            }
         }
     }
 }

@@ -1,10 +1,10 @@
 //! [`KafkaSource`]: a consumer-group member that commits only durable offsets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -12,11 +12,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::KafkaConfig;
-use super::consumer::{self, Event, SourceContext};
+use super::consumer::{self, Event, SourceContext, names};
+use super::group::{self, Liveness, Verdict};
 use super::topics::check_topics;
 use crate::error::{Error, Result};
 use crate::record::{Position, SourcePartition};
-use crate::source::{RecordSource, SourceEvent};
+use crate::source::{Backlog, RecordSource, SourceEvent};
 
 /// Where a new consumer group starts reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +42,18 @@ pub enum StartFrom {
 ///   to `cooperative-sticky`): only partitions that change owner are revoked.
 /// - When the pipeline stops pulling, the consumer pauses its partitions
 ///   and keeps polling (group membership stays alive).
+/// - [`backlog`](RecordSource::backlog) looks at the whole group: every
+///   partition of the topics whose committed offset is behind its end, so
+///   a pipeline that [stops when idle](crate::Pipeline::stop_when_idle)
+///   stops only when the topic is drained, not when this member is.
+/// - A **liveness guard** watches a member that holds no partitions while
+///   other partitions lag and nobody commits them (a member that died
+///   holding them, a coordinator that keeps handing back an empty
+///   assignment): it logs a warning with the group state it sees and, by
+///   default, rejoins the group ([`stall_window`](KafkaSourceBuilder::stall_window)).
+///   With an [`assignment_timeout`](KafkaSourceBuilder::assignment_timeout),
+///   `poll` fails with [`Error::Stalled`] naming the group once the member
+///   has held no partition for that long.
 ///
 /// Records carry the message key, value, headers and timestamp; positions
 /// are `{topic}/{partition}@{offset}`.
@@ -56,6 +69,16 @@ pub struct KafkaSource {
     thread: Option<JoinHandle<()>>,
     brokers: String,
     group: String,
+    /// Topics named in the subscription (patterns excluded).
+    topics: BTreeSet<String>,
+    /// The subscription as given, for a rejoin.
+    subscription: Vec<String>,
+    liveness: Option<Liveness>,
+    rejoin_when_stalled: bool,
+    assignment_timeout: Option<Duration>,
+    /// Since when this member holds no partitions.
+    unassigned_since: Option<Instant>,
+    stalls: u64,
 }
 
 /// Options for a [`KafkaSource`].
@@ -68,6 +91,9 @@ pub struct KafkaSourceBuilder {
     batch_size: usize,
     connect_timeout: Duration,
     revoke_timeout: Duration,
+    stall_window: Option<Duration>,
+    rejoin_when_stalled: bool,
+    assignment_timeout: Option<Duration>,
 }
 
 impl KafkaSource {
@@ -81,6 +107,9 @@ impl KafkaSource {
             batch_size: 1024,
             connect_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(60),
+            stall_window: Some(Duration::from_secs(60)),
+            rejoin_when_stalled: true,
+            assignment_timeout: None,
         }
     }
 
@@ -95,6 +124,30 @@ impl KafkaSource {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Waits until this member holds at least one partition: for programs
+    /// that must be in the group before records arrive (a producer in the
+    /// same program, [`StartFrom::Latest`]). Fails with [`Error::Stalled`]
+    /// naming the group after `timeout`.
+    pub async fn wait_for_assignment(&self, timeout: Duration) -> Result<()> {
+        let mut holding = self.consumer.context().holding.subscribe();
+        match tokio::time::timeout(timeout, holding.wait_for(|n| *n > 0)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::Stalled {
+                what: format!("Kafka consumer group {} on {}", self.group, self.brokers),
+                reason: format!(
+                    "this member was assigned no partition within {timeout:?} ({})",
+                    self.consumer.context().describe_group_state()
+                ),
+            }),
+        }
+    }
+
+    /// How often the liveness guard found this member stuck: without
+    /// partitions while others lagged and nobody committed them.
+    pub fn stalls_detected(&self) -> u64 {
+        self.stalls
     }
 }
 
@@ -129,6 +182,34 @@ impl KafkaSourceBuilder {
         self
     }
 
+    /// The liveness guard's window (default 60 s; `None` turns it off): a
+    /// member that held no partition for this long while some partition's
+    /// committed offset lagged its end and did not move is stuck. It logs a
+    /// warning naming the lagging partitions and the group state librdkafka
+    /// reports, and rejoins the group unless
+    /// [`rejoin_when_stalled(false)`](Self::rejoin_when_stalled). A standby
+    /// member in a group whose partitions all progress is left alone.
+    pub fn stall_window(mut self, window: Option<Duration>) -> Self {
+        self.stall_window = window;
+        self
+    }
+
+    /// Whether the liveness guard rejoins the group (leave, then join as a
+    /// new member) when it finds this member stuck (default true).
+    pub fn rejoin_when_stalled(mut self, rejoin: bool) -> Self {
+        self.rejoin_when_stalled = rejoin;
+        self
+    }
+
+    /// Fail [`poll`](RecordSource::poll) with [`Error::Stalled`] naming
+    /// the group once this member has held no partition for this long
+    /// (default: never, as a standby member may wait). For batch jobs that
+    /// must not wait forever for an assignment.
+    pub fn assignment_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.assignment_timeout = timeout;
+        self
+    }
+
     /// Checks that the brokers answer and the topics exist, joins the group
     /// and starts polling.
     pub fn build(self) -> Result<KafkaSource> {
@@ -142,12 +223,7 @@ impl KafkaSourceBuilder {
         }
         let brokers = self.config.brokers().to_string();
         let (tx, events) = mpsc::channel(8);
-        let context = SourceContext {
-            events: tx,
-            pending: Mutex::new(Vec::new()),
-            revoke_timeout: self.revoke_timeout,
-            assigned: AtomicBool::new(false),
-        };
+        let context = SourceContext::new(tx, self.revoke_timeout);
         let reset = match self.start_from {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
@@ -156,9 +232,11 @@ impl KafkaSourceBuilder {
         // moves only the partitions that change owner, instead of stopping
         // every member; it is also what lets tansu 0.6.0 hand a dead member's
         // partitions to the survivors. Any setting the user gave wins.
+        // Statistics carry the group state the liveness guard reports.
         let mut client = self.config.client_config_with(&[
             ("auto.offset.reset", reset),
             ("partition.assignment.strategy", "cooperative-sticky"),
+            ("statistics.interval.ms", "5000"),
         ]);
         client
             .set("group.id", &group)
@@ -202,6 +280,13 @@ impl KafkaSourceBuilder {
             thread: Some(thread),
             brokers,
             group,
+            topics: named.iter().map(|t| t.to_string()).collect(),
+            subscription: self.topics.clone(),
+            liveness: self.stall_window.map(Liveness::new),
+            rejoin_when_stalled: self.rejoin_when_stalled,
+            assignment_timeout: self.assignment_timeout,
+            unassigned_since: None,
+            stalls: 0,
         })
     }
 }
@@ -218,14 +303,11 @@ impl RecordSource for KafkaSource {
             }
             let _ = ack.send(());
         }
-        // Cancel-safe: a batch not received stays in the channel. A member
-        // without partitions (still joining) is not idle: keep waiting.
-        let event = loop {
-            match tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await {
-                Err(_) if self.assignment().is_empty() => continue,
-                other => break other,
-            }
-        };
+        // Cancel-safe: a batch not received stays in the channel.
+        let event = tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await;
+        if event.is_err() {
+            self.check_alive().await?;
+        }
         match event {
             Err(_) => Ok(SourceEvent::Idle),
             Ok(None) => Ok(SourceEvent::End),
@@ -234,6 +316,7 @@ impl RecordSource for KafkaSource {
                 rejected: Vec::new(),
             }),
             Ok(Some(Event::Revoked(partitions, ack))) => {
+                tracing::debug!("handing over the revoke of {}", names(&partitions));
                 self.revoke_ack = Some(ack);
                 self.revoking = partitions.clone();
                 Ok(SourceEvent::Revoked(partitions))
@@ -258,8 +341,10 @@ impl RecordSource for KafkaSource {
         }
         let mut list = TopicPartitionList::new();
         for (sp, offset) in &self.to_commit {
-            // Kafka commits the next offset to read.
-            list.add_partition_offset(&sp.stream, sp.partition, Offset::Offset(offset + 1))
+            // Kafka commits the next offset to read (past any offsets
+            // that hold no records for us).
+            let next = self.consumer.context().commit_offset(sp, *offset);
+            list.add_partition_offset(&sp.stream, sp.partition, Offset::Offset(next))
                 .map_err(|e| Error::Kafka {
                     context: format!("committing {sp}"),
                     source: e,
@@ -282,6 +367,116 @@ impl RecordSource for KafkaSource {
             ),
         }
         Ok(())
+    }
+
+    async fn backlog(&mut self) -> Result<Vec<Backlog>> {
+        group::backlog_async(&self.consumer, &self.all_topics()).await
+    }
+}
+
+impl KafkaSource {
+    /// Named topics and every topic a pattern has brought so far.
+    fn all_topics(&self) -> BTreeSet<String> {
+        let seen = self
+            .consumer
+            .context()
+            .topics_seen
+            .lock()
+            .expect("topics poisoned");
+        self.topics.iter().chain(seen.iter()).cloned().collect()
+    }
+
+    /// On an idle tick: the polling thread must be alive; a member without
+    /// partitions is checked by the liveness guard and the assignment
+    /// timeout.
+    async fn check_alive(&mut self) -> Result<()> {
+        if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+            return Err(Error::Stalled {
+                what: format!("Kafka consumer of group {} on {}", self.group, self.brokers),
+                reason: "its polling thread ended (it panicked; see the log above)".into(),
+            });
+        }
+        let assigned = !self.assignment().is_empty();
+        let now = Instant::now();
+        if assigned {
+            self.unassigned_since = None;
+        }
+        let since = *self.unassigned_since.get_or_insert(now);
+        if let Some(limit) = self
+            .assignment_timeout
+            .filter(|l| !assigned && now - since >= *l)
+        {
+            let backlog = group::backlog_async(&self.consumer, &self.all_topics()).await;
+            return Err(Error::Stalled {
+                what: format!("Kafka consumer group {} on {}", self.group, self.brokers),
+                reason: format!(
+                    "this member was assigned no partition within {limit:?} ({}; backlog: {})",
+                    self.consumer.context().describe_group_state(),
+                    describe_backlog(backlog)
+                ),
+            });
+        }
+        self.guard_liveness(assigned, now).await;
+        Ok(())
+    }
+
+    /// The liveness guard (see [`KafkaSourceBuilder::stall_window`]).
+    async fn guard_liveness(&mut self, assigned: bool, now: Instant) {
+        let Some(guard) = self.liveness.as_mut() else {
+            return;
+        };
+        if guard.look(assigned, now) != Verdict::ReadBacklog {
+            return;
+        }
+        let backlog = match group::backlog_async(&self.consumer, &self.all_topics()).await {
+            Ok(backlog) => backlog,
+            Err(e) => {
+                tracing::warn!("liveness check of group {} failed: {e}", self.group);
+                return;
+            }
+        };
+        let Some(guard) = self.liveness.as_mut() else {
+            return;
+        };
+        let Verdict::Stalled(stuck) = guard.judge(backlog, Instant::now()) else {
+            return;
+        };
+        self.stalls += 1;
+        tracing::warn!(
+            "group {}: this member has had no partitions while nobody committed {} ({}){}",
+            self.group,
+            describe_backlog(Ok(stuck)),
+            self.consumer.context().describe_group_state(),
+            if self.rejoin_when_stalled {
+                "; rejoining the group"
+            } else {
+                ""
+            }
+        );
+        if self.rejoin_when_stalled {
+            self.rejoin();
+        }
+    }
+
+    /// Leaves the group and joins it again as a new member.
+    fn rejoin(&self) {
+        self.consumer.unsubscribe();
+        let topics: Vec<&str> = self.subscription.iter().map(String::as_str).collect();
+        if let Err(e) = self.consumer.subscribe(&topics) {
+            tracing::warn!("group {}: subscribing again failed: {e}", self.group);
+        }
+    }
+}
+
+fn describe_backlog(backlog: Result<Vec<Backlog>>) -> String {
+    match backlog {
+        Ok(b) if b.is_empty() => "none".into(),
+        Ok(b) => b
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("unknown ({e})"),
     }
 }
 
