@@ -285,6 +285,7 @@ async fn an_idle_member_is_not_drained_while_partitions_it_does_not_own_lag() {
     }
 
     // The other member leaves: its partitions come over and are drained.
+    broker.wait_formed("drain", 2);
     drop(hog);
     within("draining the rest", step_timeout(), diagnose, run)
         .await

@@ -209,7 +209,10 @@ async fn a_member_left_without_partitions_while_they_lag_is_found_stuck_and_rejo
     )
     .await;
 
-    // The hog leaves: the member that rejoined gets the partition and reads it all.
+    // The hog leaves (once the rejoin's rebalance is over, see
+    // `wait_formed`): the member that rejoined gets the partition and reads
+    // it all.
+    broker.wait_formed("stuck", 2);
     drop(hog);
     let got = consume(&mut source, 100).await;
     assert_eq!(got.len(), 100);

@@ -183,25 +183,56 @@ impl Broker {
         out
     }
 
-    /// The group's row in tansu's own database, read-only (DescribeGroups
-    /// against tansu 0.6.0 drops the connection).
+    /// The group's row in tansu's own database, for a diagnosis.
     fn group_state(&self, group: &str) -> String {
+        match self.group_detail(group) {
+            Ok(detail) => format!("--- group {group} in tansu.db ---\n{detail}\n"),
+            Err(e) => format!("cannot read tansu.db: {e}\n"),
+        }
+    }
+
+    /// The group as tansu stores it (JSON), read-only from its sqlite file
+    /// (DescribeGroups against tansu 0.6.0 drops the connection).
+    pub fn group_detail(&self, group: &str) -> Result<String, String> {
         let db = self.dir.path().join("tansu.db");
         let script = "import sqlite3, sys\n\
              c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True, timeout=5)\n\
              q = 'select cgd.detail from consumer_group cg join consumer_group_detail cgd \
              on cgd.consumer_group = cg.id where cg.name = ?'\n\
              for (detail,) in c.execute(q, (sys.argv[2],)): print(detail)\n";
-        match Command::new("python3")
+        let out = Command::new("python3")
             .args(["-c", script, db.to_str().unwrap(), group])
             .output()
-        {
-            Ok(out) => format!(
-                "--- group {group} in tansu.db ---\n{}{}\n",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => format!("cannot read tansu.db: {e}\n"),
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Waits (deadline: one step) until tansu has `group` formed with
+    /// `members` members: no rebalance in progress. A member that leaves a
+    /// group while it rebalances can wedge tansu 0.6.0 for good
+    /// (`scripts/tansu-group-stall-repro.py departed-leader`), so tests
+    /// let members leave only from a formed group.
+    pub fn wait_formed(&self, group: &str, members: usize) {
+        let deadline = Instant::now() + step_timeout();
+        loop {
+            let detail = self.group_detail(group).unwrap_or_default();
+            let formed = serde_json::from_str::<serde_json::Value>(&detail).is_ok_and(|d| {
+                d["state"].get("Formed").is_some()
+                    && d["members"].as_object().is_some_and(|m| m.len() == members)
+            });
+            if formed {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "group {group} not formed with {members} members within {:?}: {detail}",
+                step_timeout()
+            );
+            // Polling the broker's state, bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
