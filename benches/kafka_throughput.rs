@@ -75,7 +75,6 @@ async fn main() {
     let start = Instant::now();
     Pipeline::new(MemorySource::new(rows.clone()), sink)
         .batch_size(4096)
-        .quiet()
         .run()
         .await
         .unwrap();
@@ -94,7 +93,6 @@ async fn main() {
             .unwrap();
         Pipeline::new(MemorySource::new(rows.clone()), sink)
             .batch_size(4096)
-            .quiet()
             .run()
             .await
             .unwrap();

@@ -5,30 +5,20 @@
 //! cargo run --example csv_to_lake -- --csv indexProcessed.csv --lake /tmp/lake --format csv
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use streamlake::{
-    BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
-    encoder_for,
-};
+use common::{Progress, Rows, exit_on_error, init_logging, print_summary};
+use streamlake::{BadInputPolicy, Compression, Format, Lake, LakeSink, Pipeline, StockTicks};
 
 #[derive(Parser, Debug)]
 #[command(about = "Load stock rows from a CSV file (or synthetic ticks) into a partitioned lake")]
 struct Args {
-    /// CSV file with a header row (e.g. indexProcessed.csv).
-    #[arg(long, conflicts_with = "synthetic")]
-    csv: Option<PathBuf>,
-    /// Generate this many synthetic stock rows instead (default when no --csv).
-    #[arg(long)]
-    synthetic: Option<u64>,
-    /// Rows per second for --synthetic (default: as fast as possible).
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Seed for --synthetic.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    rows: Rows,
     /// Lake location: s3://bucket/prefix (feature s3), a directory, file:///dir or memory://.
     #[arg(long, default_value = "lake")]
     lake: String,
@@ -37,19 +27,16 @@ struct Args {
     table: String,
     /// Object format: jsonl, csv or parquet (feature parquet).
     #[arg(long, default_value = "jsonl")]
-    format: String,
+    format: Format,
     /// Whole-object compression: none, gzip or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
     /// Hive partition template over fields ({Index}) and record time ({@year}, {@date}, ...).
     #[arg(long, default_value = "index={Index}/year={@year}")]
     partition_by: String,
-    /// CSV column that holds the record time ("" for none).
-    #[arg(long, default_value = "Date")]
-    timestamp_column: String,
     /// What to do with bad rows: fail, skip or dead-letter (to _errors/ in the lake).
     #[arg(long, default_value = "fail")]
-    on_error: BadInputChoice,
+    on_error: String,
     /// Checkpoint file for --csv: resume from it, and update it as rows become durable.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -62,6 +49,10 @@ struct Args {
     /// Flush after this many seconds without input.
     #[arg(long, default_value_t = 5.0)]
     idle_timeout: f64,
+    /// Print every pipeline event (committed, rejected) as one JSON line
+    /// on stdout.
+    #[arg(long)]
+    events: bool,
     /// Log every commit (debug level).
     #[arg(short, long)]
     verbose: bool,
@@ -73,19 +64,8 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let level = match (args.verbose, args.quiet) {
-        (true, _) => tracing::Level::DEBUG,
-        (false, true) => tracing::Level::WARN,
-        _ => tracing::Level::INFO,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .init();
-    if let Err(e) = run(args).await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    init_logging(args.verbose, args.quiet);
+    exit_on_error(run(args).await);
 }
 
 async fn run(args: Args) -> streamlake::Result<()> {
@@ -94,51 +74,21 @@ async fn run(args: Args) -> streamlake::Result<()> {
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder_for(&args.format, &StockTicks::columns())?)
+        .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
         .build()?;
-    let source: Box<dyn RecordSource> = match &args.csv {
-        Some(path) => {
-            let mut builder = CsvSource::builder();
-            if !args.timestamp_column.is_empty() {
-                builder = builder.timestamp_column(&args.timestamp_column);
-            }
-            if let Some(checkpoint) = &args.checkpoint {
-                builder = builder.checkpoint(checkpoint);
-            }
-            Box::new(builder.open(path)?)
-        }
-        None => {
-            let ticks = StockTicks::new(args.seed).count(args.synthetic.unwrap_or(100_000));
-            Box::new(match args.rate {
-                Some(rate) => ticks.rate(rate),
-                None => ticks,
-            })
-        }
-    };
-    let mut pipeline = Pipeline::new(source, sink)
+    let source = args.rows.source(100_000, args.checkpoint.as_deref())?;
+    let pipeline = Pipeline::new(source, sink)
         .batch_size(args.batch_size)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
-        .on_bad_input(args.on_error.policy(&lake));
-    if args.quiet {
-        pipeline = pipeline.quiet();
-    }
+        .on_bad_input(BadInputPolicy::named(&args.on_error, &lake)?);
+    let pipeline = if args.quiet && !args.events {
+        pipeline
+    } else {
+        Progress::attach(pipeline, args.events)
+    };
     let stats = pipeline.run().await?;
-    println!("lake:     {lake}/{}", args.table);
-    println!(
-        "records:  {} read, {} written",
-        stats.records_in, stats.records_out
-    );
-    println!("objects:  {} ({} bytes)", stats.objects, stats.bytes);
-    println!(
-        "rejected: {} ({} dead-lettered)",
-        stats.rejected, stats.dead_lettered
-    );
-    println!(
-        "time:     {:.2}s ({:.0} records/s)",
-        stats.elapsed.as_secs_f64(),
-        stats.records_per_second()
-    );
+    print_summary(&lake, &args.table, &stats);
     Ok(())
 }

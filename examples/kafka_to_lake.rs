@@ -6,11 +6,16 @@
 //!     --group lake-writer --lake /tmp/lake --exit-when-idle 10
 //! ```
 
+mod common;
+
 use std::time::Duration;
 
 use clap::Parser;
-use streamlake::kafka::{KafkaSink, KafkaSource, brokers_or_mock};
-use streamlake::{BadInputChoice, Compression, Lake, LakeSink, Pipeline, StockTicks, encoder_for};
+use common::{
+    Progress, brokers_or_mock, exit_on_error, init_logging, print_summary, serve_metrics,
+};
+use streamlake::kafka::{KafkaSink, KafkaSource};
+use streamlake::{BadInputPolicy, Compression, Format, Lake, LakeSink, Pipeline, StockTicks};
 
 #[derive(Parser, Debug)]
 #[command(about = "Consume a Kafka topic into a partitioned lake, committing only durable offsets")]
@@ -35,7 +40,7 @@ struct Args {
     table: String,
     /// Object format: jsonl, csv or parquet (feature parquet).
     #[arg(long, default_value = "jsonl")]
-    format: String,
+    format: Format,
     /// Whole-object compression: none, gzip or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
@@ -67,10 +72,17 @@ struct Args {
     drain_timeout: f64,
     /// What to do with bad messages: fail, skip or dead-letter (to _errors/ in the lake).
     #[arg(long, default_value = "fail")]
-    on_error: BadInputChoice,
+    on_error: String,
     /// Rows of demo data to publish first when running on the mock cluster.
     #[arg(long, default_value_t = 10_000)]
     demo_records: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9000).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Print every pipeline event (assigned, revoked, committed, rejected)
+    /// as one JSON line on stdout.
+    #[arg(long)]
+    events: bool,
     /// Log every commit (debug level).
     #[arg(short, long)]
     verbose: bool,
@@ -79,36 +91,23 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let level = if args.verbose {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .init();
-    if let Err(e) = run(args).await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    init_logging(args.verbose, false);
+    exit_on_error(run(args).await);
 }
 
 async fn run(mut args: Args) -> streamlake::Result<()> {
+    if let Some(addr) = args.metrics_addr {
+        serve_metrics(addr)?;
+    }
     let (config, mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
     if mock.is_some() {
-        eprintln!(
-            "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {} \
-             with {} demo rows",
-            config.brokers(),
-            args.demo_records
-        );
+        eprintln!("publishing {} demo rows first", args.demo_records);
         let demo = StockTicks::new(42).count(args.demo_records);
         let producer = KafkaSink::builder(config.clone())
             .topic(&args.topic)
             .key_field("Index")
             .build()?;
-        Pipeline::new(demo, producer).quiet().run().await?;
+        Pipeline::new(demo, producer).run().await?;
         args.exit_when_idle.get_or_insert(2.0);
     }
     let lake = Lake::open(&args.lake)?;
@@ -124,33 +123,19 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder_for(&args.format, &StockTicks::columns())?)
+        .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
         .build()?;
     let mut pipeline = Pipeline::new(source, sink)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
-        .on_bad_input(args.on_error.policy(&lake));
+        .on_bad_input(BadInputPolicy::named(&args.on_error, &lake)?);
     if let Some(secs) = args.exit_when_idle {
         pipeline = pipeline
             .stop_when_idle(Duration::from_secs_f64(secs))
             .drain_timeout(Duration::from_secs_f64(args.drain_timeout));
     }
-    let stats = pipeline.run().await?;
-    println!("lake:     {lake}/{}", args.table);
-    println!(
-        "records:  {} consumed, {} written",
-        stats.records_in, stats.records_out
-    );
-    println!("objects:  {} ({} bytes)", stats.objects, stats.bytes);
-    println!(
-        "rejected: {} ({} dead-lettered)",
-        stats.rejected, stats.dead_lettered
-    );
-    println!(
-        "time:     {:.2}s ({:.0} records/s)",
-        stats.elapsed.as_secs_f64(),
-        stats.records_per_second()
-    );
+    let stats = Progress::attach(pipeline, args.events).run().await?;
+    print_summary(&lake, &args.table, &stats);
     Ok(())
 }

@@ -8,7 +8,10 @@
 //!
 //! DDL and results go to stdout; the crawl report and errors to stderr.
 
+mod common;
+
 use clap::Parser;
+use common::{exit_on_error, init_logging};
 use streamlake::Lake;
 use streamlake::catalog::{Catalog, Crawler, SchemaConflictPolicy};
 use streamlake::sql::{LakeSql, OutputFormat};
@@ -47,14 +50,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
-        .init();
-    if let Err(e) = run(Args::parse()).await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    init_logging(false, true);
+    exit_on_error(run(Args::parse()).await);
 }
 
 async fn run(args: Args) -> streamlake::Result<()> {

@@ -8,17 +8,17 @@
 //!     --csv indexProcessed.csv
 //! ```
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
+use common::{Progress, Rows, brokers_or_mock, exit_on_error, init_logging};
 use futures::TryStreamExt;
-use streamlake::kafka::{KafkaSink, KafkaSource, brokers_or_mock};
+use streamlake::kafka::{KafkaSink, KafkaSource};
 use streamlake::object_store::ObjectStore;
-use streamlake::{
-    BadInputChoice, Compression, CsvSource, Lake, LakeSink, Pipeline, RecordSource, StockTicks,
-    encoder_for,
-};
+use streamlake::{BadInputPolicy, Compression, Format, Lake, LakeSink, Pipeline, StockTicks};
 
 #[derive(Parser, Debug)]
 #[command(about = "Stock rows -> Kafka -> consumer group -> lake, with a summary")]
@@ -41,21 +41,11 @@ struct Args {
     /// Table name: the first level under the lake.
     #[arg(long, default_value = "stock")]
     table: String,
-    /// CSV file with a header row (e.g. indexProcessed.csv) instead of synthetic rows.
-    #[arg(long, conflicts_with = "synthetic")]
-    csv: Option<std::path::PathBuf>,
-    /// Number of synthetic rows (default 10000 when no --csv).
-    #[arg(long)]
-    synthetic: Option<u64>,
-    /// Seed for the synthetic rows.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Rows per second for synthetic rows (default: as fast as possible).
-    #[arg(long)]
-    rate: Option<f64>,
+    #[command(flatten)]
+    rows: Rows,
     /// Object format: jsonl, csv or parquet (feature parquet).
     #[arg(long, default_value = "jsonl")]
-    format: String,
+    format: Format,
     /// Whole-object compression: none, gzip or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
@@ -67,32 +57,21 @@ struct Args {
     exit_when_idle: f64,
     /// What to do with bad rows and messages: fail, skip or dead-letter.
     #[arg(long, default_value = "fail")]
-    on_error: BadInputChoice,
+    on_error: String,
 }
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    if let Err(e) = run(Args::parse()).await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    init_logging(false, false);
+    exit_on_error(run(Args::parse()).await);
 }
 
 async fn run(args: Args) -> streamlake::Result<()> {
-    let (config, mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
-    if mock.is_some() {
-        eprintln!(
-            "no --brokers or KAFKA_BROKERS: using librdkafka's in-process mock cluster at {}",
-            config.brokers()
-        );
-    }
+    let (config, _mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
     eprintln!("lake: {lake}");
+    let policy = || BadInputPolicy::named(&args.on_error, &lake);
 
     // Consumer first, in the group before rows arrive: it stops once idle
     // and drained, and an empty topic is drained.
@@ -104,31 +83,20 @@ async fn run(args: Args) -> streamlake::Result<()> {
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)
-        .encoder_arc(encoder_for(&args.format, &StockTicks::columns())?)
+        .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .build()?;
     let consumer = Pipeline::new(source, sink)
-        .on_bad_input(args.on_error.policy(&lake))
-        .stop_when_idle(Duration::from_secs_f64(args.exit_when_idle))
-        .run();
+        .on_bad_input(policy()?)
+        .stop_when_idle(Duration::from_secs_f64(args.exit_when_idle));
+    let consumer = Progress::attach(consumer, false).run();
 
-    let rows: Box<dyn RecordSource> = match &args.csv {
-        Some(path) => Box::new(CsvSource::builder().timestamp_column("Date").open(path)?),
-        None => {
-            let ticks = StockTicks::new(args.seed).count(args.synthetic.unwrap_or(10_000));
-            Box::new(match args.rate {
-                Some(rate) => ticks.rate(rate),
-                None => ticks,
-            })
-        }
-    };
     let producer_sink = KafkaSink::builder(config.clone())
         .topic(&args.topic)
         .key_field("Index")
         .build()?;
-    let producer = Pipeline::new(rows, producer_sink)
-        .on_bad_input(args.on_error.policy(&lake))
-        .quiet()
+    let producer = Pipeline::new(args.rows.source(10_000, None)?, producer_sink)
+        .on_bad_input(policy()?)
         .run();
 
     let (produced, consumed) = tokio::join!(producer, consumer);
@@ -149,9 +117,10 @@ async fn run(args: Args) -> streamlake::Result<()> {
         consumed.records_out, consumed.objects, consumed.bytes
     );
     println!(
-        "time:      {:.2}s ({:.0} records/s)",
-        consumed.elapsed.as_secs_f64(),
-        consumed.records_per_second()
+        "time:      {:.2}s flowing ({:.0} records/s), {:.2}s in all",
+        consumed.flowing.as_secs_f64(),
+        consumed.records_per_second(),
+        consumed.elapsed.as_secs_f64()
     );
     println!("lake:      {lake}/{}", args.table);
     print_layout(&lake, &args.table).await?;

@@ -15,10 +15,11 @@
 //!
 //! let lake = Lake::open("lake")?;
 //! let (catalog, report) = crawl(&lake, "").await?;
-//! eprintln!("{report}");
-//! for table in catalog.tables() {
-//!     println!("{}", table.athena_ddl("s3://my-bucket/lake"));
-//! }
+//! tracing::info!("{report}");
+//! let ddl: Vec<String> = catalog
+//!     .tables()
+//!     .map(|table| table.athena_ddl("s3://my-bucket/lake"))
+//!     .collect();
 //! let again = Catalog::load(&lake).await?; // what crawl saved
 //! # Ok(()) }
 //! ```
@@ -31,58 +32,81 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::format::Compression;
 use crate::lake::Lake;
 
 mod athena;
 mod crawl;
 mod glue;
+#[cfg(feature = "parquet")]
+mod parquet;
 pub(crate) mod sample;
-mod types;
 
+pub use crate::format::Format;
+pub use crate::schema::{Column, ColumnType};
 pub use crawl::{CrawlReport, Crawler, SchemaConflictPolicy, crawl};
-pub use types::ColumnType;
 
 /// Where catalog entries live inside a lake.
 pub const CATALOG_DIR: &str = "_catalog";
 
-/// One column: its name exactly as in the data (e.g. `Adj Close`) and type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Column {
-    /// Name as it appears in the objects (JSON key, CSV header, Parquet field).
-    pub name: String,
-    /// Inferred type.
-    #[serde(rename = "type")]
-    pub column_type: ColumnType,
+/// The whole-object compression of a table's objects, stored in the
+/// catalog by name: `none`, `gzip`, `zstd`, or `mixed`.
+///
+/// ```
+/// use streamlake::Compression;
+/// use streamlake::catalog::TableCompression;
+/// assert_eq!(TableCompression::of(Compression::gzip()), TableCompression::Gzip);
+/// assert_eq!(serde_json::to_string(&TableCompression::Mixed).unwrap(), "\"mixed\"");
+/// assert_eq!(TableCompression::Mixed.objects(), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableCompression {
+    /// Objects stored as encoded.
+    None,
+    /// gzip objects (`.gz`).
+    Gzip,
+    /// zstd objects (`.zst`).
+    Zstd,
+    /// The table's objects use different compressions: Athena reads them,
+    /// SQL over the lake cannot read them as one table.
+    Mixed,
 }
 
-/// How a table's objects are encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Format {
-    /// JSON Lines (`.jsonl`, `.json`, `.ndjson`).
-    #[serde(rename = "jsonl")]
-    JsonLines,
-    /// CSV with a header row (`.csv`).
-    #[serde(rename = "csv")]
-    Csv,
-    /// Parquet (`.parquet`).
-    #[serde(rename = "parquet")]
-    Parquet,
-}
-
-impl Format {
-    /// The format of an object from its file name (after any `.gz`/`.zst`).
-    pub fn from_file_name(name: &str) -> Option<Format> {
-        let name = name
-            .strip_suffix(".gz")
-            .or_else(|| name.strip_suffix(".zst"))
-            .unwrap_or(name);
-        let (_, ext) = name.rsplit_once('.')?;
-        match ext {
-            "jsonl" | "json" | "ndjson" => Some(Format::JsonLines),
-            "csv" => Some(Format::Csv),
-            "parquet" => Some(Format::Parquet),
-            _ => None,
+impl TableCompression {
+    /// The table compression of objects compressed with `compression`.
+    pub fn of(compression: Compression) -> Self {
+        match compression {
+            Compression::None => Self::None,
+            Compression::Gzip(_) => Self::Gzip,
+            Compression::Zstd(_) => Self::Zstd,
         }
+    }
+
+    /// The compression every object has, unless they are mixed.
+    pub fn objects(self) -> Option<Compression> {
+        match self {
+            Self::None => Some(Compression::None),
+            Self::Gzip => Some(Compression::gzip()),
+            Self::Zstd => Some(Compression::zstd()),
+            Self::Mixed => None,
+        }
+    }
+
+    /// The name stored in the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+            Self::Mixed => "mixed",
+        }
+    }
+}
+
+impl std::fmt::Display for TableCompression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -109,8 +133,8 @@ pub struct Table {
     pub location: String,
     /// Encoding of the objects.
     pub format: Format,
-    /// Whole-object compression of the objects: `none`, `gzip` or `zstd`.
-    pub compression: String,
+    /// Whole-object compression of the objects.
+    pub compression: TableCompression,
     /// Data columns, in first-seen order.
     pub columns: Vec<Column>,
     /// Hive partition keys, outermost first, typed from their values.
@@ -189,8 +213,9 @@ impl Catalog {
                 .bytes()
                 .await
                 .map_err(|e| Error::store("get", &meta.location, e))?;
-            let table: Table = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Config(format!("catalog entry {} is not valid: {e}", meta.location))
+            let table: Table = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                what: format!("catalog entry {}", meta.location),
+                reason: e.to_string(),
             })?;
             catalog.insert(table);
         }

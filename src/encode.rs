@@ -1,5 +1,6 @@
 //! Encoders turn one object's records into bytes: [`JsonLinesEncoder`],
-//! [`CsvEncoder`]; [`Compression`] then wraps the whole object.
+//! [`CsvEncoder`], `ParquetEncoder` (feature `parquet`); [`Compression`]
+//! then wraps the whole object. [`Format::encoder`] picks one by format.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -11,23 +12,28 @@
 //! assert_eq!(&out[..], b"{\"Index\":\"HSI\",\"Close\":1.5}\n");
 //! ```
 
-pub(crate) mod compression;
 mod csv;
 mod jsonl;
 #[cfg(feature = "parquet")]
-pub(crate) mod parquet;
+mod parquet;
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
-pub use self::compression::Compression;
 pub use self::csv::CsvEncoder;
 pub use self::jsonl::JsonLinesEncoder;
 #[cfg(feature = "parquet")]
 pub use self::parquet::{ParquetCompression, ParquetEncoder};
+#[cfg(not(feature = "parquet"))]
+use crate::error::Error;
+use crate::error::Result;
+#[cfg(doc)]
+use crate::format::Compression;
+use crate::format::Format;
 use crate::record::Record;
+use crate::schema::Column;
 
 /// Encodes the records of one object into a caller-owned buffer.
 ///
@@ -39,41 +45,58 @@ pub trait Encoder: Send + Sync + fmt::Debug {
     fn extension(&self) -> &str;
 
     /// Appends the encoding of `records` (one whole object) to `out`.
-    fn encode(&self, records: &[Record], out: &mut BytesMut) -> Result<(), EncodeError>;
-}
+    fn encode(
+        &self,
+        records: &[Record],
+        out: &mut BytesMut,
+    ) -> std::result::Result<(), EncodeError>;
 
-/// The encoder for a format name: `jsonl` or `csv` (columns from the first
-/// record of each object). Parquet needs declared columns: build a
-/// `ParquetEncoder` (feature `parquet`).
-pub fn encoder_named(name: &str) -> crate::error::Result<Arc<dyn Encoder>> {
-    match name {
-        "jsonl" => Ok(Arc::new(JsonLinesEncoder::new())),
-        "csv" => Ok(Arc::new(CsvEncoder::new())),
-        "parquet" => Err(crate::error::Error::Config(
-            "format \"parquet\" needs declared columns: use ParquetEncoder::new(columns) \
-             (feature `parquet`)"
-                .into(),
-        )),
-        other => Err(crate::error::Error::Config(format!(
-            "format {other:?}: expected jsonl or csv"
-        ))),
+    /// Whether a whole object may be compressed afterwards ([`Compression`]);
+    /// false for formats that compress inside (Parquet).
+    fn allows_object_compression(&self) -> bool {
+        true
     }
 }
 
-/// [`encoder_named`], plus `parquet` (feature `parquet`) with these columns
-/// and types. For stock data, `StockTicks::columns()`.
-pub fn encoder_for(
-    name: &str,
-    columns: &[crate::catalog::Column],
-) -> crate::error::Result<Arc<dyn Encoder>> {
-    match name {
-        #[cfg(feature = "parquet")]
-        "parquet" => Ok(Arc::new(ParquetEncoder::new(columns.to_vec()))),
-        other => {
-            let _ = columns;
-            encoder_named(other)
+impl Format {
+    /// The encoder writing this format: JSON Lines and CSV take their
+    /// columns from the records (CSV: the first record of each object);
+    /// Parquet (feature `parquet`) writes exactly `columns` (for stock
+    /// data, `StockTicks::columns()`).
+    ///
+    /// ```
+    /// use streamlake::{Format, StockTicks};
+    /// let encoder = "csv".parse::<Format>()?.encoder(&StockTicks::columns())?;
+    /// assert_eq!(encoder.extension(), "csv");
+    /// # Ok::<(), streamlake::Error>(())
+    /// ```
+    pub fn encoder(self, columns: &[Column]) -> Result<Arc<dyn Encoder>> {
+        match self {
+            Format::JsonLines => Ok(Arc::new(JsonLinesEncoder::new())),
+            Format::Csv => Ok(Arc::new(CsvEncoder::new())),
+            #[cfg(feature = "parquet")]
+            Format::Parquet => Ok(Arc::new(ParquetEncoder::new(columns.to_vec()))),
+            #[cfg(not(feature = "parquet"))]
+            Format::Parquet => {
+                let _ = columns;
+                Err(Error::Config(
+                    "format parquet needs the `parquet` feature".into(),
+                ))
+            }
         }
     }
+}
+
+/// The encoder for a format name without declared columns.
+#[deprecated(note = "use `name.parse::<Format>()?.encoder(&columns)`")]
+pub fn encoder_named(name: &str) -> Result<Arc<dyn Encoder>> {
+    name.parse::<Format>()?.encoder(&[])
+}
+
+/// The encoder for a format name, with columns for Parquet.
+#[deprecated(note = "use `name.parse::<Format>()?.encoder(columns)`")]
+pub fn encoder_for(name: &str, columns: &[Column]) -> Result<Arc<dyn Encoder>> {
+    name.parse::<Format>()?.encoder(columns)
 }
 
 /// A record an [`Encoder`] could not encode.

@@ -40,6 +40,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// Something stored cannot be read as what it should be: a lake object
+    /// (a Parquet file without a readable footer, a group marker or
+    /// catalog entry that does not parse) or a checkpoint file. Inspect or
+    /// remove it; retrying does not help.
+    #[error("{what} is corrupt: {reason}")]
+    Corrupt {
+        /// What was read: the object key or file path.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An object-store request failed. See [`Error::is_retryable`].
     #[error("object store {operation} of {key} failed: {source}")]
     Store {

@@ -42,7 +42,7 @@
 //!     .compression(Compression::gzip())
 //!     .build()
 //!     .unwrap();
-//! let stats = Pipeline::new(StockTicks::new(7).count(10_000), sink).quiet().run().await.unwrap();
+//! let stats = Pipeline::new(StockTicks::new(7).count(10_000), sink).run().await.unwrap();
 //! assert_eq!(stats.records_out, 10_000);
 //! assert!(dir.path().join("stock/index=HSI").is_dir());
 //! # });
@@ -50,15 +50,19 @@
 
 #![warn(missing_docs)]
 
+// In data-flow order: what records are, where they come from, how they
+// are encoded and stored, the runner; then the query side.
 pub mod catalog;
 mod encode;
 mod error;
+mod format;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod lake;
 mod pipeline;
 mod record;
 mod rejected;
+pub mod schema;
 mod sink;
 mod source;
 #[cfg(feature = "sql")]
@@ -67,25 +71,31 @@ mod store;
 mod time;
 mod value;
 
+#[allow(deprecated)]
 pub use crate::encode::{
-    Compression, CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_for, encoder_named,
+    CsvEncoder, EncodeError, Encoder, JsonLinesEncoder, encoder_for, encoder_named,
 };
 #[cfg(feature = "parquet")]
 pub use crate::encode::{ParquetCompression, ParquetEncoder};
 pub use crate::error::{Error, Result};
+pub use crate::format::{Compression, Format};
 pub use crate::lake::Lake;
 #[cfg(feature = "s3")]
 pub use crate::lake::{MIN_PART_SIZE, S3Encryption, S3Options};
+#[allow(deprecated)]
+pub use crate::pipeline::BadInputChoice;
 pub use crate::pipeline::{
-    BadInputChoice, BadInputPolicy, DeadLetterQueue, LakeDeadLetters, Pipeline, PipelineStats,
+    BadInputPolicy, DeadLetterQueue, Pipeline, PipelineEvent, PipelineObserver, PipelineStats,
+    metric_names,
 };
 pub use crate::record::{Header, Headers, Position, Record, SourcePartition};
 pub use crate::rejected::Rejected;
+pub use crate::schema::{Column, ColumnType};
 pub use crate::sink::{DurablePositions, MemorySink, RecordSink, SinkStats};
 pub use crate::source::{
     Backlog, CsvSource, CsvSourceBuilder, MemorySource, RecordSource, SourceEvent, StockTicks,
 };
-pub use crate::store::{LakeSink, LakeSinkBuilder, PartitionTemplate, Rotation};
+pub use crate::store::{LakeDeadLetters, LakeSink, LakeSinkBuilder, PartitionTemplate, Rotation};
 
 /// Re-export of the object store crate, so users name the same version.
 pub use object_store;

@@ -1,19 +1,27 @@
 //! The runner: pull from a source, write to a sink, commit what is durable.
 
 mod bad_input;
+mod metrics;
+mod observer;
+mod run;
 mod stats;
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-pub use self::bad_input::{BadInputChoice, BadInputPolicy, DeadLetterQueue, LakeDeadLetters};
+#[allow(deprecated)]
+pub use self::bad_input::BadInputChoice;
+pub(crate) use self::bad_input::unknown_policy;
+pub use self::bad_input::{BadInputPolicy, DeadLetterQueue};
+pub use self::metrics::names as metric_names;
+pub use self::observer::{PipelineEvent, PipelineObserver};
 pub use self::stats::PipelineStats;
-use crate::error::{Error, Result};
-use crate::rejected::Rejected;
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::sink::RecordSink;
-use crate::source::{RecordSource, SourceEvent};
+use crate::source::RecordSource;
 
 /// Moves records from a [`RecordSource`] to a [`RecordSink`] and commits
 /// exactly the positions the sink reports durable.
@@ -27,33 +35,37 @@ use crate::source::{RecordSource, SourceEvent};
 ///   accepted the previous one, and the sink writes objects early instead
 ///   of growing past its memory cap.
 /// - **Bad input** goes to the [`BadInputPolicy`].
+/// - **It never prints.** Progress, commits, rebalances and bad records go
+///   to the [observer](Pipeline::observe) the caller chooses (none by
+///   default), to `tracing`, and to `metrics` counters
+///   ([`metric_names`]).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use streamlake::{Lake, LakeSink, Pipeline, StockTicks};
 /// let lake = Lake::memory();
 /// let sink = LakeSink::builder(lake.clone()).table("stock").partition_by("index={Index}").build().unwrap();
-/// let stats = Pipeline::new(StockTicks::new(1).count(1000), sink).quiet().run().await.unwrap();
+/// let stats = Pipeline::new(StockTicks::new(1).count(1000), sink).run().await.unwrap();
 /// assert_eq!((stats.records_in, stats.records_out), (1000, 1000));
 /// assert_eq!(stats.objects, 12); // one object per index
 /// # });
 /// ```
-#[derive(Debug)]
 pub struct Pipeline<S, K> {
     source: S,
     sink: K,
     batch_size: usize,
     idle_timeout: Duration,
     bad_input: BadInputPolicy,
-    progress_every: Option<Duration>,
+    progress_every: Duration,
     stop_when_idle: Option<Duration>,
     drain_timeout: Duration,
+    observer: Option<Box<dyn PipelineObserver>>,
     stats: PipelineStats,
 }
 
 impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
     /// A pipeline with defaults: batches of 1024, 5 s idle timeout, `fail`
-    /// on bad input, progress on stderr every 5 s.
+    /// on bad input, no observer.
     pub fn new(source: S, sink: K) -> Self {
         Self {
             source,
@@ -61,9 +73,10 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
             batch_size: 1024,
             idle_timeout: Duration::from_secs(5),
             bad_input: BadInputPolicy::Fail,
-            progress_every: Some(Duration::from_secs(5)),
+            progress_every: Duration::from_secs(2),
             stop_when_idle: None,
             drain_timeout: Duration::from_secs(300),
+            observer: None,
             stats: PipelineStats::default(),
         }
     }
@@ -86,10 +99,17 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         self
     }
 
-    /// Print a progress line (records/s, totals) on stderr this often;
-    /// `None` for never.
+    /// Who hears about progress, commits, rebalances and bad records
+    /// ([`PipelineEvent`]). A closure will do.
+    pub fn observe(mut self, observer: impl PipelineObserver + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// How often the observer gets [`PipelineEvent::Progress`] (default 2
+    /// s); `None` for only once, at the end.
     pub fn progress_every(mut self, every: Option<Duration>) -> Self {
-        self.progress_every = every;
+        self.progress_every = every.unwrap_or(Duration::MAX);
         self
     }
 
@@ -117,9 +137,11 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
         self
     }
 
-    /// No progress lines.
+    /// Formerly: no progress lines on stderr. The pipeline never prints
+    /// now; progress goes to the [observer](Self::observe).
+    #[deprecated(note = "the pipeline never prints; progress goes to `observe`")]
     pub fn quiet(self) -> Self {
-        self.progress_every(None)
+        self
     }
 
     /// Runs until the source ends or Ctrl-C, then flushes and commits.
@@ -135,154 +157,21 @@ impl<S: RecordSource, K: RecordSink> Pipeline<S, K> {
 
     /// Runs until the source ends or `shutdown` completes, then flushes and
     /// commits what is durable.
-    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<PipelineStats> {
-        let started = Instant::now();
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut last_record = Instant::now();
-        let mut last_progress = Instant::now();
-        let mut buffered = false;
-        let mut idle_since: Option<Instant> = None;
-        let mut undrained_since: Option<Instant> = None;
-        loop {
-            let flush_at = buffered.then(|| last_record + self.idle_timeout);
-            let event = tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                event = self.source.poll(self.batch_size) => event?,
-                _ = sleep_until_some(flush_at) => SourceEvent::Idle,
-            };
-            match event {
-                SourceEvent::Records { records, rejected } => {
-                    self.stats.records_in += (records.len() + rejected.len()) as u64;
-                    self.handle_rejected(rejected).await?;
-                    if !records.is_empty() {
-                        let rejected = self.sink.write(records).await?;
-                        self.handle_rejected(rejected).await?;
-                        buffered = true;
-                        last_record = Instant::now();
-                        idle_since = None;
-                        undrained_since = None;
-                    }
-                }
-                SourceEvent::Idle => {
-                    if buffered && last_record.elapsed() >= self.idle_timeout {
-                        let rejected = self.sink.flush().await?;
-                        self.handle_rejected(rejected).await?;
-                        buffered = false;
-                    }
-                    if let Some(after) = self.stop_when_idle {
-                        if idle_since.get_or_insert_with(Instant::now).elapsed() >= after {
-                            if self.drained(&mut buffered, &mut undrained_since).await? {
-                                tracing::info!("source idle for {after:?} and drained: stopping");
-                                break;
-                            }
-                            // Ask again after another idle period.
-                            idle_since = Some(Instant::now());
-                        }
-                    }
-                }
-                SourceEvent::Revoked(partitions) => {
-                    // Commit what is durable while the partitions are still
-                    // ours, then drop the rest; the revoke completes after.
-                    self.commit_durable().await?;
-                    self.sink.discard(&partitions).await?;
-                }
-                SourceEvent::End => break,
-            }
-            self.commit_durable().await?;
-            if let Some(every) = self.progress_every {
-                if last_progress.elapsed() >= every {
-                    last_progress = Instant::now();
-                    let stats = self.current(started);
-                    eprintln!("streamlake: {stats}");
-                }
-            }
-        }
-        let rejected = self.sink.flush().await?;
-        self.handle_rejected(rejected).await?;
-        self.commit_durable().await?;
-        Ok(self.current(started))
-    }
-
-    fn current(&self, started: Instant) -> PipelineStats {
-        let mut stats = self.stats.with_sink(self.sink.stats());
-        stats.elapsed = started.elapsed();
-        stats
-    }
-
-    /// Flushes and commits, then asks the source whether anything is left:
-    /// true when drained; an error once it has not drained for the drain
-    /// timeout.
-    async fn drained(
-        &mut self,
-        buffered: &mut bool,
-        undrained_since: &mut Option<Instant>,
-    ) -> Result<bool> {
-        if *buffered {
-            let rejected = self.sink.flush().await?;
-            self.handle_rejected(rejected).await?;
-            *buffered = false;
-        }
-        self.commit_durable().await?;
-        let backlog = self.source.backlog().await?;
-        if backlog.is_empty() {
-            return Ok(true);
-        }
-        let list = backlog
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let since = *undrained_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= self.drain_timeout {
-            return Err(Error::Stalled {
-                what: "draining the source".into(),
-                reason: format!(
-                    "idle, but these partitions did not drain within {:?}: {list}",
-                    self.drain_timeout
-                ),
-            });
-        }
-        tracing::info!("source idle but not drained, waiting: {list}");
-        Ok(false)
-    }
-
-    async fn commit_durable(&mut self) -> Result<()> {
-        let durable = self.sink.take_durable();
-        if durable.is_empty() {
-            return Ok(());
-        }
-        self.source.commit(&durable).await?;
-        self.stats.commits += 1;
-        for position in &durable {
-            tracing::debug!("committed {position}");
-        }
-        Ok(())
-    }
-
-    async fn handle_rejected(&mut self, rejected: Vec<Rejected>) -> Result<()> {
-        for r in rejected {
-            self.stats.rejected += 1;
-            match &self.bad_input {
-                BadInputPolicy::Fail => return Err(r.into_error()),
-                BadInputPolicy::Skip => {
-                    tracing::warn!("skipped bad record at {}: {}", r.position, r.reason);
-                }
-                BadInputPolicy::DeadLetter(queue) => {
-                    queue.put(&r).await?;
-                    self.stats.dead_lettered += 1;
-                    tracing::warn!("dead-lettered bad record at {}: {}", r.position, r.reason);
-                }
-            }
-        }
-        Ok(())
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<PipelineStats> {
+        run::Run::new(self).until(shutdown).await
     }
 }
 
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+impl<S: fmt::Debug, K: fmt::Debug> fmt::Debug for Pipeline<S, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("source", &self.source)
+            .field("sink", &self.sink)
+            .field("batch_size", &self.batch_size)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("bad_input", &self.bad_input)
+            .field("stop_when_idle", &self.stop_when_idle)
+            .field("observed", &self.observer.is_some())
+            .finish_non_exhaustive()
     }
 }

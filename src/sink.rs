@@ -46,6 +46,8 @@ pub struct SinkStats {
     pub objects: u64,
     /// Bytes written, after compression.
     pub bytes: u64,
+    /// Bytes held in buffers now, not yet written.
+    pub buffered_bytes: usize,
 }
 
 /// A destination that accepts records, makes them durable, and reports

@@ -29,6 +29,9 @@ pub enum SourceEvent {
     },
     /// Nothing arrived within the source's poll interval; try again.
     Idle,
+    /// These partitions were given to this source (consumer-group
+    /// rebalance); their records follow.
+    Assigned(Vec<SourcePartition>),
     /// These partitions were taken away (consumer-group rebalance). Records
     /// of theirs that are not durable yet must be flushed or dropped, and
     /// must not be committed by this consumer.

@@ -15,7 +15,7 @@
 //!     .query(r#"SELECT index, count(*) AS n, avg("CloseUSD") AS avg_close_usd
 //!               FROM stock WHERE year >= 2000 GROUP BY index ORDER BY index"#)
 //!     .await?;
-//! print!("{}", OutputFormat::Table.render(&batches)?);
+//! let text = OutputFormat::Table.render(&batches)?; // an ASCII table
 //! # Ok(()) }
 //! ```
 //!
@@ -39,11 +39,11 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::{Catalog, Format, Table};
-use crate::encode::Compression;
-use crate::encode::parquet::arrow_type;
+use crate::catalog::{Catalog, Format, Table, TableCompression};
 use crate::error::{Error, Result};
+use crate::format::Compression;
 use crate::lake::Lake;
+use crate::schema::arrow_type;
 
 /// Where the lake's store is registered inside the query engine.
 const LAKE_URL: &str = "streamlake://lake";
@@ -61,7 +61,7 @@ impl LakeSql {
         let url = url::Url::parse(LAKE_URL).expect("a valid URL");
         context.register_object_store(&url, lake.store().clone());
         for table in catalog.tables() {
-            if table.compression == "mixed" {
+            if table.compression == TableCompression::Mixed {
                 tracing::warn!(
                     "table {} is left out of SQL: its objects mix compressions",
                     table.name
@@ -105,13 +105,14 @@ fn sql_error(context: String, source: DataFusionError) -> Error {
 /// A listing table over `{lake root}/{table location}/`, reading the
 /// catalog's columns and partition keys.
 fn listing_table(lake: &Lake, table: &Table) -> Result<ListingTable> {
-    let mixed = || {
-        Error::Config(format!(
-            "table {}: {} compression across objects cannot be queried as one table",
-            table.name, table.compression
-        ))
-    };
-    let objects: Compression = table.compression.parse().map_err(|_| mixed())?;
+    let objects = table.compression.objects().ok_or_else(|| {
+        sql_error(
+            format!("registering table {}", table.name),
+            datafusion::error::DataFusionError::Plan(
+                "its objects mix compressions; they cannot be queried as one table".into(),
+            ),
+        )
+    })?;
     let compression = match objects {
         Compression::None => FileCompressionType::UNCOMPRESSED,
         Compression::Gzip(_) => FileCompressionType::GZIP,

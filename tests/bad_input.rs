@@ -72,7 +72,6 @@ async fn ingest(
     Pipeline::new(source, sink)
         .batch_size(3)
         .on_bad_input(policy)
-        .quiet()
         .run()
         .await
 }
@@ -180,11 +179,7 @@ async fn non_json_values_name_stream_partition_and_offset() {
 
     let lake = Lake::memory();
     let source = MemorySource::new(records.clone());
-    let err = Pipeline::new(source, sink(&lake))
-        .quiet()
-        .run()
-        .await
-        .unwrap_err();
+    let err = Pipeline::new(source, sink(&lake)).run().await.unwrap_err();
     assert_eq!(err.position(), Some(&Position::new("stock", 2, 7)));
     assert!(err.to_string().contains("stock/2@7") && err.to_string().contains("not a JSON object"));
 
@@ -193,7 +188,6 @@ async fn non_json_values_name_stream_partition_and_offset() {
     let committed = source.committed();
     let stats = Pipeline::new(source, sink(&lake))
         .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
-        .quiet()
         .run()
         .await
         .unwrap();

@@ -85,7 +85,10 @@ async fn crawl_finds_tables_schemas_and_partitions_and_persists_them() {
 
     let table = catalog.table("stock").unwrap();
     assert_eq!(table.format, Format::JsonLines);
-    assert_eq!(table.compression, "gzip");
+    assert_eq!(
+        table.compression,
+        streamlake::catalog::TableCompression::Gzip
+    );
     assert_eq!(table.columns, StockTicks::columns());
     let keys: Vec<(&str, ColumnType)> = table
         .partition_keys

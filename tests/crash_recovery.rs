@@ -42,7 +42,7 @@ fn spawn(exe: &Path, csv: &Path, lake: &Path, checkpoint: &Path) -> Supervised {
             "--max-records-per-object",
             "100",
         ])
-        .args(["--batch-size", "256", "--verbose", "--quiet"]);
+        .args(["--batch-size", "256", "--events", "--quiet"]);
     Supervised::spawn("csv_to_lake", &mut command)
 }
 
@@ -80,7 +80,7 @@ fn sigkill_at_random_moments_leaves_every_row_exactly_once() {
         let commits_before_kill = 1 + rng.below(3);
         let mut seen = 0;
         let running = child.wait_for("commits", step_timeout(), &String::new, |line| {
-            seen += u64::from(line.contains("committed"));
+            seen += u64::from(line.starts_with(r#"{"event":"committed""#));
             seen == commits_before_kill
         });
         if !running {

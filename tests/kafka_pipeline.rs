@@ -37,7 +37,6 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
         .build()
         .unwrap();
     Pipeline::new(MemorySource::new(records), sink)
-        .quiet()
         .run()
         .await
         .unwrap();
@@ -60,7 +59,6 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
     let diagnose = || broker.diagnose("bad", "raw", 1);
     let run = Pipeline::new(source(), lake_sink(&lake))
         .stop_when_idle(Duration::from_secs(2))
-        .quiet()
         .run();
     let err = within("the failing run", step_timeout(), diagnose, run)
         .await
@@ -75,7 +73,6 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
     let run = Pipeline::new(source(), lake_sink(&lake))
         .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
         .stop_when_idle(Duration::from_secs(2))
-        .quiet()
         .run();
     let stats = within("the dead-lettering run", step_timeout(), diagnose, run)
         .await
@@ -140,8 +137,8 @@ async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one()
 
     let mut a = writer.spawn(&["--exit-when-idle", "20"]);
     let mut owned = BTreeSet::new();
-    let a_running = a.follow("a first commit", &mut owned, |line, _| {
-        line.contains("committed")
+    let a_running = a.follow("a first commit", &mut owned, |event, _| {
+        event == "committed"
     });
     let mut b = writer.spawn(&[]);
     let b_running = b.wait_for_commits(2);
@@ -265,7 +262,6 @@ async fn an_idle_member_is_not_drained_while_partitions_it_does_not_own_lag() {
     let run = tokio::spawn(
         Pipeline::new(source, sink)
             .stop_when_idle(Duration::from_millis(500))
-            .quiet()
             .run(),
     );
     // Idle and asked, the pipeline saw partitions lag and went on: while it

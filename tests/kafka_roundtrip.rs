@@ -35,7 +35,6 @@ async fn produce(broker: &Broker, topic: &str, records: Vec<Record>) {
         .build()
         .unwrap();
     let stats = Pipeline::new(MemorySource::new(records.clone()), sink)
-        .quiet()
         .run()
         .await
         .unwrap();
@@ -49,7 +48,7 @@ async fn consume(source: &mut KafkaSource, n: usize) -> Vec<Record> {
         while got.len() < n {
             match source.poll(1024).await.unwrap() {
                 SourceEvent::Records { records, .. } => got.extend(records),
-                SourceEvent::Idle | SourceEvent::Revoked(_) => {}
+                SourceEvent::Idle | SourceEvent::Assigned(_) | SourceEvent::Revoked(_) => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

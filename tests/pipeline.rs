@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{assert_same_rows, numbered_records, rows, values};
 use streamlake::{
-    Backlog, Error, Lake, LakeSink, Pipeline, Position, Record, RecordSource, SourceEvent,
-    SourcePartition,
+    Backlog, BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record,
+    RecordSource, SourceEvent, SourcePartition,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -76,9 +76,7 @@ fn sink(lake: &Lake) -> LakeSink {
 async fn idle_timeout_flushes_and_commits_while_the_source_stays_open() {
     let lake = Lake::memory();
     let (source, (tx, mut commits, _drained)) = channel_source();
-    let pipeline = Pipeline::new(source, sink(&lake))
-        .idle_timeout(Duration::from_secs(30))
-        .quiet();
+    let pipeline = Pipeline::new(source, sink(&lake)).idle_timeout(Duration::from_secs(30));
     let run = tokio::spawn(pipeline.run_until(std::future::pending()));
     let records = numbered_records(50, 1);
     tx.send(records.clone()).unwrap();
@@ -110,7 +108,6 @@ async fn shutdown_flushes_and_commits_what_was_accepted() {
     tx.send(records.clone()).unwrap();
     let stats = Pipeline::new(source, sink(&lake))
         .idle_timeout(Duration::from_secs(3600))
-        .quiet()
         .run_until(async {
             drained.await.unwrap();
         })
@@ -178,7 +175,6 @@ async fn stop_when_idle_waits_until_the_source_is_drained() {
     let started = tokio::time::Instant::now();
     Pipeline::new(source, sink(&lake))
         .stop_when_idle(Duration::from_secs(3))
-        .quiet()
         .run()
         .await
         .unwrap();
@@ -200,7 +196,6 @@ async fn a_backlog_that_never_drains_fails_naming_its_partitions() {
     let err = Pipeline::new(source, sink(&lake))
         .stop_when_idle(Duration::from_secs(3))
         .drain_timeout(Duration::from_secs(60))
-        .quiet()
         .run()
         .await
         .unwrap_err();
@@ -208,5 +203,50 @@ async fn a_backlog_that_never_drains_fails_naming_its_partitions() {
     assert!(
         err.to_string().contains("t/2 committed to 100 of 250"),
         "{err}"
+    );
+}
+
+/// The library never prints: a pipeline with progress due every round, a
+/// bad record skipped and idle flushes writes nothing to stderr when no
+/// observer is set. Run in a child process (this test binary again) so
+/// that its stderr is its own.
+#[test]
+fn a_pipeline_without_an_observer_writes_nothing_to_stderr() {
+    const CHILD: &str = "STREAMLAKE_SILENT_PIPELINE_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let mut records = numbered_records(300, 3);
+            records[7] = Record::new(records[7].position.clone(), "not json");
+            let stats = Pipeline::new(MemorySource::new(records), sink(&Lake::memory()))
+                .progress_every(Some(Duration::ZERO))
+                .on_bad_input(BadInputPolicy::Skip)
+                .run()
+                .await
+                .unwrap();
+            assert_eq!((stats.records_out, stats.rejected), (299, 1));
+        });
+        return;
+    }
+    let out = common::process::output(
+        "this test, alone",
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_pipeline_without_an_observer_writes_nothing_to_stderr",
+            ])
+            .args(["--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1"),
+        common::process::step_timeout(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no pipeline: {stdout}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the pipeline printed"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ColumnType, Format, Table};
+use super::{ColumnType, Format, Table, TableCompression};
 
 /// Partitions per `ALTER TABLE ... ADD PARTITION` statement.
 const PARTITIONS_PER_STATEMENT: usize = 100;
@@ -137,7 +137,7 @@ impl Table {
         if self.format == Format::Csv {
             properties.push("'skip.header.line.count' = '1'".to_string());
         }
-        if self.compression == "gzip" {
+        if self.compression == TableCompression::Gzip {
             properties.push("'compressionType' = 'gzip'".to_string());
         }
         let _ = write!(ddl, "TBLPROPERTIES ({});", properties.join(", "));
@@ -215,13 +215,13 @@ pub(crate) mod tests {
     }
 
     /// The stock table as the crawler records it.
-    pub(crate) fn stock(format: Format, compression: &str) -> Table {
+    pub(crate) fn stock(format: Format, compression: TableCompression) -> Table {
         use ColumnType::*;
         Table {
             name: "stock".into(),
             location: "stock".into(),
             format,
-            compression: compression.into(),
+            compression,
             columns: vec![
                 column("Index", String),
                 column("Date", Date),
@@ -258,7 +258,7 @@ pub(crate) mod tests {
 
     #[test]
     fn json_lines_ddl_maps_renamed_columns_back_to_their_keys() {
-        let ddl = stock(Format::JsonLines, "gzip").athena_ddl("s3://bucket/lake/");
+        let ddl = stock(Format::JsonLines, TableCompression::Gzip).athena_ddl("s3://bucket/lake/");
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (
@@ -285,7 +285,7 @@ LOCATION 's3://bucket/lake/stock/'
 TBLPROPERTIES ('classification' = 'json', 'compressionType' = 'gzip');"
         );
         assert_eq!(
-            stock(Format::JsonLines, "none").athena_partitions("s3://bucket/lake"),
+            stock(Format::JsonLines, TableCompression::None).athena_partitions("s3://bucket/lake"),
             vec![
                 "ALTER TABLE `stock` ADD IF NOT EXISTS
   PARTITION (`index` = 'HSI', `year` = 1990) LOCATION 's3://bucket/lake/stock/index=HSI/year=1990/'
@@ -297,7 +297,7 @@ TBLPROPERTIES ('classification' = 'json', 'compressionType' = 'gzip');"
 
     #[test]
     fn csv_ddl_uses_opencsvserde_and_skips_the_header() {
-        let ddl = stock(Format::Csv, "none").athena_ddl("s3://bucket/lake");
+        let ddl = stock(Format::Csv, TableCompression::None).athena_ddl("s3://bucket/lake");
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (
@@ -323,7 +323,7 @@ TBLPROPERTIES ('classification' = 'csv', 'skip.header.line.count' = '1');"
 
     #[test]
     fn parquet_ddl_is_stored_as_parquet_read_by_position_when_renamed() {
-        let ddl = stock(Format::Parquet, "none").athena_ddl("s3://bucket/lake");
+        let ddl = stock(Format::Parquet, TableCompression::None).athena_ddl("s3://bucket/lake");
         assert_eq!(
             ddl,
             "CREATE EXTERNAL TABLE IF NOT EXISTS `stock` (

@@ -8,9 +8,9 @@ use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::sample::{self, SampleLimits};
-use super::{Catalog, Column, ColumnType, Format, Partition, Table};
-use crate::encode::Compression;
+use super::{Catalog, Column, ColumnType, Format, Partition, Table, TableCompression};
 use crate::error::{Error, Result};
+use crate::format::Compression;
 use crate::lake::Lake;
 
 /// What a re-crawl does when an object disagrees with a column's type in
@@ -202,9 +202,9 @@ impl Crawler {
                 name: name.clone(),
                 location: location.to_string(),
                 format: placement.format,
-                compression: Compression::from_file_name(first.location.as_ref())
-                    .name()
-                    .to_string(),
+                compression: TableCompression::of(Compression::from_file_name(
+                    first.location.as_ref(),
+                )),
                 columns: Vec::new(),
                 partition_keys: placement
                     .keys
@@ -241,8 +241,8 @@ impl Crawler {
                 ));
                 continue;
             }
-            if Compression::from_file_name(key).name() != table.compression {
-                table.compression = "mixed".to_string();
+            if TableCompression::of(Compression::from_file_name(key)) != table.compression {
+                table.compression = TableCompression::Mixed;
             }
             report.objects_listed += 1;
             let partition = partitions

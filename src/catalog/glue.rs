@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::athena::{athena_name, classification};
-use super::{Format, Table};
+use super::{Format, Table, TableCompression};
 
 impl Table {
     /// The Glue `TableInput` for the table stored under `base` (the lake's
@@ -72,7 +72,7 @@ impl Table {
         if self.format == Format::Csv {
             parameters["skip.header.line.count"] = "1".into();
         }
-        if self.compression == "gzip" {
+        if self.compression == TableCompression::Gzip {
             parameters["compressionType"] = "gzip".into();
         }
         json!({
@@ -85,7 +85,7 @@ impl Table {
                 "Location": self.url(base),
                 "InputFormat": input,
                 "OutputFormat": output,
-                "Compressed": self.compression != "none",
+                "Compressed": self.compression != TableCompression::None,
                 "SerdeInfo": {
                     "SerializationLibrary": serde,
                     "Parameters": serde_parameters,
@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn table_input_parses_and_names_every_column_and_partition_key() {
         for format in [Format::JsonLines, Format::Csv, Format::Parquet] {
-            let table = stock(format, "none");
+            let table = stock(format, TableCompression::None);
             let text = serde_json::to_string_pretty(&table.glue_table_input("s3://b/l")).unwrap();
             let input: Value = serde_json::from_str(&text).unwrap();
             let names = |v: &Value| -> Vec<String> {

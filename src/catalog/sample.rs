@@ -4,11 +4,9 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::Format;
-use super::types::ColumnType;
-use crate::encode::Compression;
-use crate::encode::compression::StreamDecompressor;
 use crate::error::{Error, Result};
+use crate::format::{Compression, Format, StreamDecompressor};
+use crate::schema::ColumnType;
 use crate::value::JsonFields;
 
 /// How much of each object the crawler reads.
@@ -176,7 +174,7 @@ fn csv_columns(key: &Path, text: &[u8], limits: SampleLimits) -> ObjectColumns {
 
 #[cfg(feature = "parquet")]
 async fn parquet_columns(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<ObjectColumns> {
-    crate::encode::parquet::footer_columns(store, meta).await
+    super::parquet::footer_columns(store, meta).await
 }
 
 #[cfg(not(feature = "parquet"))]

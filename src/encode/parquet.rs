@@ -5,19 +5,16 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_json::ReaderBuilder;
 use arrow_json::reader::Decoder;
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{Field, Schema, SchemaRef};
 use bytes::{BufMut, BytesMut};
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
-use parquet::arrow::{ArrowWriter, parquet_to_arrow_schema};
+use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::WriterProperties;
 
 use super::{EncodeError, Encoder};
-use crate::catalog::{Column, ColumnType, Table};
-use crate::error::{Error, Result};
 use crate::record::Record;
+use crate::schema::{Column, arrow_type};
 
 /// Compression inside Parquet files (per column chunk).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,7 +31,7 @@ pub enum ParquetCompression {
 /// Writes each object as one Parquet file with a declared schema.
 ///
 /// Columns come from the user ([`ParquetEncoder::new`]) or from a crawled
-/// catalog table ([`ParquetEncoder::for_table`]), with names kept exactly
+/// catalog table (`ParquetEncoder::new(table.columns.clone())`), with names kept exactly
 /// (`Adj Close`). Every column is nullable: a record missing a field gets a
 /// null, fields not in the schema are ignored, and a value that does not
 /// fit its column's type (text in a `bigint` column) rejects that record
@@ -43,7 +40,7 @@ pub enum ParquetCompression {
 /// Use it with whole-object compression `none`: Parquet compresses inside.
 ///
 /// ```
-/// use streamlake::catalog::{Column, ColumnType};
+/// use streamlake::schema::{Column, ColumnType};
 /// use streamlake::{Encoder, ParquetEncoder, Position, Record};
 ///
 /// let encoder = ParquetEncoder::new(vec![
@@ -72,11 +69,6 @@ impl ParquetEncoder {
             schema: Arc::new(Schema::new(fields)),
             compression: ParquetCompression::Snappy,
         }
-    }
-
-    /// An encoder writing a catalog table's data columns.
-    pub fn for_table(table: &Table) -> Self {
-        Self::new(table.columns.clone())
     }
 
     /// Compression inside the file (Snappy by default).
@@ -141,6 +133,11 @@ impl Encoder for ParquetEncoder {
         "parquet"
     }
 
+    /// Parquet compresses column chunks inside the file.
+    fn allows_object_compression(&self) -> bool {
+        false
+    }
+
     fn encode(
         &self,
         records: &[Record],
@@ -189,78 +186,13 @@ fn check_whole_numbers(value: &[u8], columns: &[&str]) -> std::result::Result<()
     Ok(())
 }
 
-/// The Arrow type a column is stored as.
-pub(crate) fn arrow_type(column_type: ColumnType) -> DataType {
-    match column_type {
-        ColumnType::Boolean => DataType::Boolean,
-        ColumnType::Bigint => DataType::Int64,
-        ColumnType::Double => DataType::Float64,
-        ColumnType::Date => DataType::Date32,
-        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
-        ColumnType::String => DataType::Utf8,
-    }
-}
-
-/// The catalog type of an Arrow type read from a file.
-fn column_type(data_type: &DataType) -> ColumnType {
-    match data_type {
-        DataType::Boolean => ColumnType::Boolean,
-        t if t.is_integer() => ColumnType::Bigint,
-        t if t.is_floating() => ColumnType::Double,
-        DataType::Decimal128(..) | DataType::Decimal256(..) => ColumnType::Double,
-        DataType::Date32 | DataType::Date64 => ColumnType::Date,
-        DataType::Timestamp(..) => ColumnType::Timestamp,
-        _ => ColumnType::String,
-    }
-}
-
-/// The columns of a Parquet object, from its footer only (the last 64 KiB,
-/// more if the footer is larger).
-pub(crate) async fn footer_columns(
-    store: &dyn ObjectStore,
-    meta: &ObjectMeta,
-) -> Result<crate::catalog::sample::ObjectColumns> {
-    let key = &meta.location;
-    let len = meta.size;
-    let bad = |e: ParquetError| Error::Config(format!("{key} is not a readable Parquet file: {e}"));
-    if len < 12 {
-        return Err(bad(ParquetError::General(format!("only {len} bytes"))));
-    }
-    let tail = store
-        .get_range(key, len.saturating_sub(64 * 1024)..len)
-        .await
-        .map_err(|e| Error::store("get", key, e))?;
-    let mut reader = ParquetMetaDataReader::new();
-    match reader.try_parse_sized(&tail, len) {
-        Ok(()) => {}
-        Err(ParquetError::NeedMoreData(n)) => {
-            let tail = store
-                .get_range(key, len.saturating_sub(n as u64)..len)
-                .await
-                .map_err(|e| Error::store("get", key, e))?;
-            reader.try_parse_sized(&tail, len).map_err(bad)?;
-        }
-        Err(e) => return Err(bad(e)),
-    }
-    let metadata = reader.finish().map_err(bad)?;
-    let file = metadata.file_metadata();
-    let schema =
-        parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()).map_err(bad)?;
-    let mut columns = crate::catalog::sample::ObjectColumns::default();
-    for field in schema.fields() {
-        columns
-            .columns
-            .push((field.name().clone(), Some(column_type(field.data_type()))));
-    }
-    Ok(columns)
-}
-
 #[cfg(test)]
 mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
     use crate::record::Position;
+    use crate::schema::ColumnType;
 
     fn columns() -> Vec<Column> {
         use ColumnType::*;

@@ -45,6 +45,9 @@ pub(super) struct SourceContext {
     pub(super) holding: tokio::sync::watch::Sender<usize>,
     /// Every topic ever assigned to this member (for pattern subscriptions).
     pub(super) topics_seen: Mutex<BTreeSet<String>>,
+    /// Assignments not yet handed to the pipeline (as
+    /// [`SourceEvent::Assigned`](crate::SourceEvent::Assigned)).
+    pub(super) assignments: Mutex<Vec<Vec<SourcePartition>>>,
     /// The group state librdkafka last reported (statistics).
     pub(super) group_state: Mutex<Option<ConsumerGroup>>,
     /// Per partition: the offset of the last record polled and the
@@ -64,6 +67,7 @@ impl SourceContext {
             assigned: AtomicBool::new(false),
             holding: tokio::sync::watch::Sender::new(0),
             topics_seen: Mutex::new(BTreeSet::new()),
+            assignments: Mutex::new(Vec::new()),
             group_state: Mutex::new(None),
             skips: Mutex::new(HashMap::new()),
         }
@@ -107,8 +111,21 @@ impl ClientContext for SourceContext {
         tracing::warn!("kafka brokers unreachable or failing ({error}): {reason}");
     }
 
-    /// Keeps the group state for diagnoses (`statistics.interval.ms`).
+    /// Keeps the group state for diagnoses and reports each assigned
+    /// partition's lag (`statistics.interval.ms`).
     fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in t.partitions.iter().filter(|(p, _)| **p >= 0) {
+                if p.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        crate::pipeline::metric_names::KAFKA_CONSUMER_LAG,
+                        "topic" => topic.clone(),
+                        "partition" => partition.to_string()
+                    )
+                    .set(p.consumer_lag as f64);
+                }
+            }
+        }
         *self.group_state.lock().expect("group state poisoned") = statistics.cgrp;
     }
 }
@@ -119,6 +136,10 @@ impl ConsumerContext for SourceContext {
         self.holding.send_replace(holding);
         if let Rebalance::Assign(list) = rebalance {
             self.assigned.store(true, Ordering::Relaxed);
+            self.assignments
+                .lock()
+                .expect("assignments poisoned")
+                .push(partitions(list));
             let mut seen = self.topics_seen.lock().expect("topics poisoned");
             for e in list.elements() {
                 if !seen.contains(e.topic()) {

@@ -16,7 +16,7 @@ use super::consumer::{self, Event, SourceContext, names};
 use super::group::{self, Liveness, Verdict};
 use super::topics::check_topics;
 use crate::error::{Error, Result};
-use crate::record::{Position, SourcePartition};
+use crate::record::{Position, Record, SourcePartition};
 use crate::source::{Backlog, RecordSource, SourceEvent};
 
 /// Where a new consumer group starts reading.
@@ -78,6 +78,8 @@ pub struct KafkaSource {
     assignment_timeout: Option<Duration>,
     /// Since when this member holds no partitions.
     unassigned_since: Option<Instant>,
+    /// Records received but beyond what the last `poll` asked for.
+    leftover: Vec<Record>,
     stalls: u64,
 }
 
@@ -88,7 +90,7 @@ pub struct KafkaSourceBuilder {
     group: Option<String>,
     topics: Vec<String>,
     start_from: StartFrom,
-    batch_size: usize,
+    handover_batch: usize,
     connect_timeout: Duration,
     revoke_timeout: Duration,
     stall_window: Option<Duration>,
@@ -104,7 +106,7 @@ impl KafkaSource {
             group: None,
             topics: Vec::new(),
             start_from: StartFrom::Earliest,
-            batch_size: 1024,
+            handover_batch: 1024,
             connect_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(60),
             stall_window: Some(Duration::from_secs(60)),
@@ -170,10 +172,21 @@ impl KafkaSourceBuilder {
         self
     }
 
-    /// Most records handed over at once.
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n.max(1);
+    /// Records the polling thread hands to [`poll`](RecordSource::poll)
+    /// at once (default 1024). The channel between them holds 8 such
+    /// batches; once 4 batches' worth are waiting the consumer pauses its
+    /// partitions (and keeps polling for the group's sake) until they are
+    /// taken. `poll(max_records)` returns at most `max_records` of them
+    /// and keeps the rest for the next call.
+    pub fn handover_batch(mut self, n: usize) -> Self {
+        self.handover_batch = n.max(1);
         self
+    }
+
+    /// Formerly the hand-over batch; see [`handover_batch`](Self::handover_batch).
+    #[deprecated(note = "renamed `handover_batch`; `poll(max_records)` now limits each call")]
+    pub fn batch_size(self, n: usize) -> Self {
+        self.handover_batch(n)
     }
 
     /// How long to wait for the brokers' metadata when connecting.
@@ -266,7 +279,7 @@ impl KafkaSourceBuilder {
         let thread = std::thread::Builder::new()
             .name(format!("kafka-source-{group}"))
             .spawn({
-                let (consumer, stop, batch) = (consumer.clone(), stop.clone(), self.batch_size);
+                let (consumer, stop, batch) = (consumer.clone(), stop.clone(), self.handover_batch);
                 move || consumer::run(consumer, batch, stop)
             })
             .map_err(|e| Error::io("starting the Kafka polling thread", e))?;
@@ -286,6 +299,7 @@ impl KafkaSourceBuilder {
             rejoin_when_stalled: self.rejoin_when_stalled,
             assignment_timeout: self.assignment_timeout,
             unassigned_since: None,
+            leftover: Vec::new(),
             stalls: 0,
         })
     }
@@ -293,7 +307,7 @@ impl KafkaSourceBuilder {
 
 #[async_trait]
 impl RecordSource for KafkaSource {
-    async fn poll(&mut self, _max_records: usize) -> Result<SourceEvent> {
+    async fn poll(&mut self, max_records: usize) -> Result<SourceEvent> {
         // The pipeline handled the last revoke (committed, dropped): let it
         // complete, and never commit for those partitions again: the new
         // owner may move their offsets further.
@@ -303,6 +317,17 @@ impl RecordSource for KafkaSource {
             }
             let _ = ack.send(());
         }
+        let assigned = {
+            let mut queue = self.consumer.context().assignments.lock();
+            let queue = queue.as_mut().expect("assignments poisoned");
+            (!queue.is_empty()).then(|| queue.remove(0))
+        };
+        if let Some(partitions) = assigned {
+            return Ok(SourceEvent::Assigned(partitions));
+        }
+        if !self.leftover.is_empty() {
+            return Ok(self.hand_over(Vec::new(), max_records));
+        }
         // Cancel-safe: a batch not received stays in the channel.
         let event = tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await;
         if event.is_err() {
@@ -311,12 +336,11 @@ impl RecordSource for KafkaSource {
         match event {
             Err(_) => Ok(SourceEvent::Idle),
             Ok(None) => Ok(SourceEvent::End),
-            Ok(Some(Event::Records(records))) => Ok(SourceEvent::Records {
-                records,
-                rejected: Vec::new(),
-            }),
+            Ok(Some(Event::Records(records))) => Ok(self.hand_over(records, max_records)),
             Ok(Some(Event::Revoked(partitions, ack))) => {
                 tracing::debug!("handing over the revoke of {}", names(&partitions));
+                self.leftover
+                    .retain(|r| !partitions.contains(&r.position.source_partition()));
                 self.revoke_ack = Some(ack);
                 self.revoking = partitions.clone();
                 Ok(SourceEvent::Revoked(partitions))
@@ -375,6 +399,25 @@ impl RecordSource for KafkaSource {
 }
 
 impl KafkaSource {
+    /// At most `max` records: what was left over from the last batch, then
+    /// `records`; the rest is kept for the next call.
+    fn hand_over(&mut self, records: Vec<Record>, max: usize) -> SourceEvent {
+        let mut batch = if self.leftover.is_empty() {
+            records
+        } else {
+            let mut batch = std::mem::take(&mut self.leftover);
+            batch.extend(records);
+            batch
+        };
+        if batch.len() > max.max(1) {
+            self.leftover = batch.split_off(max.max(1));
+        }
+        SourceEvent::Records {
+            records: batch,
+            rejected: Vec::new(),
+        }
+    }
+
     /// Named topics and every topic a pattern has brought so far.
     fn all_topics(&self) -> BTreeSet<String> {
         let seen = self
@@ -442,6 +485,7 @@ impl KafkaSource {
             return;
         };
         self.stalls += 1;
+        metrics::counter!(crate::pipeline::metric_names::KAFKA_STALLS).increment(1);
         tracing::warn!(
             "group {}: this member has had no partitions while nobody committed {} ({}){}",
             self.group,

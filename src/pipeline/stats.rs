@@ -1,4 +1,4 @@
-//! Pipeline counters and the progress line.
+//! Pipeline counters.
 
 use std::fmt;
 use std::time::Duration;
@@ -24,6 +24,12 @@ pub struct PipelineStats {
     pub commits: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Time records were flowing: handling batches, and waiting for the
+    /// next one while records kept coming. Joining a group, starting up
+    /// and idle waits do not count.
+    pub flowing: Duration,
+    /// Bytes held in the sink's buffers at the time of the snapshot.
+    pub buffered_bytes: usize,
 }
 
 impl PipelineStats {
@@ -31,12 +37,14 @@ impl PipelineStats {
         self.records_out = sink.records;
         self.objects = sink.objects;
         self.bytes = sink.bytes;
+        self.buffered_bytes = sink.buffered_bytes;
         self
     }
 
-    /// Records read per second over the run.
+    /// Records read per second while records were flowing (not counting
+    /// start-up, group joins and idle waits; see [`flowing`](Self::flowing)).
     pub fn records_per_second(&self) -> f64 {
-        self.records_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.records_in as f64 / self.flowing.as_secs_f64().max(1e-9)
     }
 }
 
@@ -44,9 +52,11 @@ impl fmt::Display for PipelineStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} records in ({:.0}/s), {} written in {} objects ({:.1} MB), {} rejected ({} dead-lettered), {:.1}s",
+            "{} records in ({:.0}/s over {:.2}s flowing), {} written in {} objects ({:.1} MB), \
+             {} rejected ({} dead-lettered), {:.1}s in all",
             self.records_in,
             self.records_per_second(),
+            self.flowing.as_secs_f64(),
             self.records_out,
             self.objects,
             self.bytes as f64 / 1e6,

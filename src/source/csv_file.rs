@@ -289,11 +289,9 @@ impl CsvSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(format!("reading {}", checkpoint.display()), e)),
         };
-        let state: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Config(format!(
-                "checkpoint {} is corrupt: {e}",
-                checkpoint.display()
-            ))
+        let state: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            what: format!("checkpoint {}", checkpoint.display()),
+            reason: e.to_string(),
         })?;
         let mut next = csv::Position::new();
         next.set_byte(state.byte)

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{RecordSource, SourceEvent};
-use crate::catalog::{Column, ColumnType};
 use crate::error::Result;
 use crate::record::{Position, Record};
+use crate::schema::{Column, ColumnType};
 use crate::time::{days_from_civil, format_date};
 
 /// The indexes of the classic dataset, with a starting level and the

@@ -33,6 +33,15 @@ pub(crate) fn object_key(
     lake.key([table, partition_path, name.as_str()])
 }
 
+/// Where dead letters live, beside the tables.
+pub(crate) const DEAD_LETTER_DIR: &str = "_errors";
+
+/// Key of the dead letter of the record at `offset` of `sp`.
+pub(crate) fn dead_letter_key(lake: &Lake, sp: &SourcePartition, offset: i64) -> Path {
+    let name = object_name(sp, offset, "json");
+    lake.key([DEAD_LETTER_DIR, name.as_str()])
+}
+
 /// Key of the marker of the object group of `sp` starting at `first_offset`.
 pub(crate) fn marker_key(
     lake: &Lake,

@@ -43,9 +43,9 @@ pub(crate) async fn read(store: &dyn ObjectStore, key: &Path) -> Result<Option<G
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| Error::Conflict {
-            key: key.to_string(),
-            reason: format!("group marker is not valid: {e}"),
+        .map_err(|e| Error::Corrupt {
+            what: format!("group marker {key}"),
+            reason: e.to_string(),
         })
 }
 

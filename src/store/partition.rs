@@ -16,9 +16,10 @@ use crate::value::{JsonFields, is_container, scalar_text};
 /// record directly under the table.
 ///
 /// ```
-/// use streamlake::PartitionTemplate;
+/// use streamlake::{PartitionTemplate, Position, Record};
 /// let t = PartitionTemplate::parse("index={Index}/dt={Date}").unwrap();
-/// let path = t.render_json(br#"{"Index":"HSI","Date":"1987-01-05"}"#, None).unwrap();
+/// let record = Record::new(Position::new("s", 0, 7), r#"{"Index":"HSI","Date":"1987-01-05"}"#);
+/// let path = t.render_record(&record).unwrap();
 /// assert_eq!(path, "index=HSI/dt=1987-01-05");
 /// assert_eq!(t.fields().collect::<Vec<_>>(), ["Index", "Date"]);
 /// ```
@@ -119,11 +120,16 @@ impl PartitionTemplate {
         &self.source
     }
 
-    /// Renders the path for a record value (a JSON object) and timestamp.
-    /// The error says which field is missing or unusable.
-    pub fn render_json(&self, value: &[u8], timestamp: Option<i64>) -> Result<String, String> {
-        let fields = JsonFields::parse(value)?;
-        self.render(&fields, timestamp)
+    /// Renders the path of a record (its value is a JSON object). A record
+    /// whose value is not an object, or lacks a field the template reads,
+    /// is [`Error::BadInput`] naming its position and the field.
+    pub fn render_record(&self, record: &crate::record::Record) -> Result<String> {
+        JsonFields::parse(&record.value)
+            .and_then(|fields| self.render(&fields, record.timestamp))
+            .map_err(|reason| Error::BadInput {
+                position: record.position.clone(),
+                reason,
+            })
     }
 
     pub(crate) fn render(
@@ -201,9 +207,10 @@ mod tests {
     use super::*;
 
     fn render(template: &str, value: &str, ts: Option<i64>) -> Result<String, String> {
+        let fields = JsonFields::parse(value.as_bytes())?;
         PartitionTemplate::parse(template)
             .unwrap()
-            .render_json(value.as_bytes(), ts)
+            .render(&fields, ts)
     }
 
     #[test]

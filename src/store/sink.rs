@@ -1,22 +1,18 @@
-//! [`LakeSink`]: buffers records per source partition and partition path,
-//! and writes each closed group of objects atomically and idempotently.
+//! [`LakeSink`]: the driver of the lake sink's stages. Each record is
+//! routed to its partition path, joins its source partition's group in the
+//! [`Batcher`] (the pure stage), and closed groups go to the
+//! [`CommitStep`] (encode, then make durable); the positions it reports
+//! durable go back to the pipeline.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryStreamExt};
 
 use super::LakeSinkBuilder;
-use super::keys::{marker_key, object_key};
-use super::marker::{self, GroupMarker, MarkerObject};
-use super::partition::PartitionTemplate;
-use super::rotation::{Buffer, Rotation};
-use super::upload::{PutOutcome, put_new};
-use crate::encode::{Compression, Encoder};
-use crate::error::{Error, Result};
+use super::batch::{Batcher, Next};
+use super::builder::SinkSettings;
+use super::commit::{CommitStep, HiveObjects};
+use crate::error::Result;
 use crate::lake::Lake;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
@@ -50,49 +46,11 @@ use crate::value::JsonFields;
 /// ```
 #[derive(Debug)]
 pub struct LakeSink {
-    lake: Lake,
-    table: String,
-    template: PartitionTemplate,
-    encoder: Arc<dyn Encoder>,
-    compression: Compression,
-    extension: String,
-    rotation: Rotation,
-    max_buffered_bytes: usize,
-    groups: HashMap<SourcePartition, Group>,
-    buffered_bytes: usize,
+    settings: Arc<SinkSettings>,
+    batcher: Batcher,
+    commit: Box<dyn CommitStep>,
     durable: DurablePositions,
     stats: SinkStats,
-}
-
-pub(super) struct Parts {
-    pub(super) lake: Lake,
-    pub(super) table: String,
-    pub(super) template: PartitionTemplate,
-    pub(super) encoder: Arc<dyn Encoder>,
-    pub(super) compression: Compression,
-    pub(super) extension: String,
-    pub(super) rotation: Rotation,
-    pub(super) max_buffered_bytes: usize,
-}
-
-/// The open objects of one source partition, closed together.
-#[derive(Debug)]
-struct Group {
-    first_offset: i64,
-    last_offset: i64,
-    /// Boundary adopted from an existing marker: close exactly here.
-    replay_until: Option<i64>,
-    buffers: BTreeMap<String, Buffer>,
-    memory: usize,
-}
-
-/// Objects of one group uploaded at once.
-const UPLOADS_IN_FLIGHT: usize = 8;
-
-struct EncodedObject {
-    key: object_store::path::Path,
-    bytes: Bytes,
-    records: usize,
 }
 
 impl LakeSink {
@@ -101,18 +59,12 @@ impl LakeSink {
         LakeSinkBuilder::new(lake)
     }
 
-    pub(super) fn from_parts(p: Parts) -> Self {
+    pub(super) fn new(settings: SinkSettings) -> Self {
+        let settings = Arc::new(settings);
         Self {
-            lake: p.lake,
-            table: p.table,
-            template: p.template,
-            encoder: p.encoder,
-            compression: p.compression,
-            extension: p.extension,
-            rotation: p.rotation,
-            max_buffered_bytes: p.max_buffered_bytes,
-            groups: HashMap::new(),
-            buffered_bytes: 0,
+            batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
+            commit: Box::new(HiveObjects::new(settings.clone())),
+            settings,
             durable: DurablePositions::default(),
             stats: SinkStats::default(),
         }
@@ -120,222 +72,78 @@ impl LakeSink {
 
     /// The lake this sink writes into.
     pub fn lake(&self) -> &Lake {
-        &self.lake
+        &self.settings.lake
     }
 
     /// Memory held by open objects now.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes
+        self.batcher.buffered_bytes()
     }
 
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
         let sp = record.position.source_partition();
-        let offset = record.position.offset;
-        if let Some(end) = self.groups.get(&sp).and_then(|g| g.replay_until) {
-            if offset > end {
-                self.close_group(&sp, rejected).await?;
-            }
+        if self.batcher.ends_before(&record.position) {
+            self.write(&sp, rejected).await?;
         }
-        let path = match JsonFields::parse(&record.value)
-            .and_then(|fields| self.template.render(&fields, record.timestamp))
-        {
+        let routed = JsonFields::parse(&record.value)
+            .and_then(|fields| self.settings.template.render(&fields, record.timestamp));
+        let path = match routed {
             Ok(path) => path,
             Err(reason) => {
-                match self.groups.get_mut(&sp) {
-                    Some(group) => group.last_offset = offset,
-                    None => {
-                        self.durable.advance(sp, offset);
-                    }
+                if let Some(offset) = self.batcher.pass_over(&sp, record.position.offset) {
+                    self.durable.advance(sp, offset);
                 }
                 rejected.push(Rejected::new(record.position, record.value, reason));
                 return Ok(());
             }
         };
-        let full = self.groups.get(&sp).is_some_and(|g| {
-            g.replay_until.is_none()
-                && g.buffers
-                    .get(&path)
-                    .is_some_and(|b| self.rotation.is_full(b, &record))
-        });
-        if full {
-            self.close_group(&sp, rejected).await?;
+        match self.batcher.next(&record, &path) {
+            Next::Open => self.open(&sp, record.position.offset).await?,
+            Next::Close => {
+                self.write(&sp, rejected).await?;
+                self.open(&sp, record.position.offset).await?;
+            }
+            Next::Join => {}
         }
-        if !self.groups.contains_key(&sp) {
-            let group = self.open_group(&sp, offset).await?;
-            self.groups.insert(sp.clone(), group);
+        if self.batcher.join(record, path) {
+            self.write(&sp, rejected).await?;
         }
-        let group = self.groups.get_mut(&sp).expect("group was just opened");
-        let memory = record.size_hint();
-        group.memory += memory;
-        group.last_offset = offset;
-        group.buffers.entry(path).or_default().push(record);
-        self.buffered_bytes += memory;
-        if group.replay_until == Some(offset) {
-            self.close_group(&sp, rejected).await?;
-        }
-        while self.buffered_bytes > self.max_buffered_bytes {
-            let Some(largest) = self
-                .groups
-                .iter()
-                .filter(|(_, g)| g.replay_until.is_none())
-                .max_by_key(|(_, g)| g.memory)
-                .map(|(sp, _)| sp.clone())
-            else {
-                break;
-            };
-            self.close_group(&largest, rejected).await?;
+        while let Some(largest) = self.batcher.over_budget() {
+            self.write(&largest, rejected).await?;
         }
         Ok(())
     }
 
-    /// Starts a group at `offset`, adopting the boundary of a group a
-    /// previous run already started there.
-    async fn open_group(&self, sp: &SourcePartition, offset: i64) -> Result<Group> {
-        let key = marker_key(&self.lake, &self.table, sp, offset);
-        let replay_until = match marker::read(self.lake.store().as_ref(), &key).await? {
-            Some(m) if m.last_offset < offset => {
-                return Err(Error::Conflict {
-                    key: key.to_string(),
-                    reason: format!(
-                        "marker ends at {} before it starts at {offset}",
-                        m.last_offset
-                    ),
-                });
-            }
-            Some(m) => {
-                tracing::info!(
-                    "{sp}: replaying the object group {offset}..={} written before a restart",
-                    m.last_offset
-                );
-                Some(m.last_offset)
-            }
-            None => None,
-        };
-        Ok(Group {
-            first_offset: offset,
-            last_offset: offset,
-            replay_until,
-            buffers: BTreeMap::new(),
-            memory: 0,
-        })
+    /// Opens `sp`'s group at `offset`, adopting the boundary of a group an
+    /// earlier run started there.
+    async fn open(&mut self, sp: &SourcePartition, offset: i64) -> Result<()> {
+        let boundary = self.commit.recorded_boundary(sp, offset).await?;
+        self.batcher.open(sp.clone(), offset, boundary);
+        Ok(())
     }
 
-    /// Writes the group's objects (marker first) and marks it durable. If
-    /// writing fails the group stays buffered, so a retry loses nothing.
-    async fn close_group(
-        &mut self,
-        sp: &SourcePartition,
-        rejected: &mut Vec<Rejected>,
-    ) -> Result<()> {
-        let Some(group) = self.groups.remove(sp) else {
+    /// Commits `sp`'s group and reports it durable. If that fails the group
+    /// stays buffered, so a retry loses nothing.
+    async fn write(&mut self, sp: &SourcePartition, rejected: &mut Vec<Rejected>) -> Result<()> {
+        let Some(group) = self.batcher.take(sp) else {
             return Ok(());
         };
         let mut refused = Vec::new();
-        match self.write_group(sp, &group, &mut refused).await {
-            Ok(last_offset) => {
-                self.buffered_bytes -= group.memory;
-                self.durable.advance(sp.clone(), last_offset);
+        match self.commit.commit(sp, &group, &mut refused).await {
+            Ok(written) => {
+                self.batcher.written(&group);
+                self.durable.advance(sp.clone(), written.last_offset);
+                self.stats.objects += written.objects;
+                self.stats.bytes += written.bytes;
+                self.stats.records += written.records;
                 rejected.append(&mut refused);
                 Ok(())
             }
             Err(e) => {
-                self.groups.insert(sp.clone(), group);
+                self.batcher.restore(sp.clone(), group);
                 Err(e)
             }
         }
-    }
-
-    async fn write_group(
-        &mut self,
-        sp: &SourcePartition,
-        group: &Group,
-        rejected: &mut Vec<Rejected>,
-    ) -> Result<i64> {
-        let last_offset = group.replay_until.unwrap_or(group.last_offset);
-        let mut objects = Vec::with_capacity(group.buffers.len());
-        for (path, buffer) in &group.buffers {
-            if let Some(object) = self.encode_object(sp, path, &buffer.records, rejected)? {
-                objects.push(object);
-            }
-        }
-        if objects.is_empty() {
-            return Ok(last_offset);
-        }
-        let marker = GroupMarker {
-            stream: sp.stream.to_string(),
-            partition: sp.partition,
-            first_offset: group.first_offset,
-            last_offset,
-            objects: objects
-                .iter()
-                .map(|o| MarkerObject {
-                    key: o.key.to_string(),
-                    records: o.records,
-                })
-                .collect(),
-        };
-        let key = marker_key(&self.lake, &self.table, sp, group.first_offset);
-        marker::create(&self.lake, &key, &marker).await?;
-        // The group's objects go up concurrently (a few at a time); the
-        // group counts as durable only once all of them are in the lake.
-        let lake = &self.lake;
-        let mut uploads = futures::stream::iter(objects)
-            .map(|object| async move {
-                let outcome = put_new(lake, &object.key, object.bytes.clone()).await?;
-                if outcome == PutOutcome::Identical {
-                    tracing::debug!("{}: already in the lake with identical content", object.key);
-                }
-                Ok::<_, Error>(object)
-            })
-            .buffer_unordered(UPLOADS_IN_FLIGHT);
-        while let Some(object) = uploads.try_next().await? {
-            self.stats.objects += 1;
-            self.stats.bytes += object.bytes.len() as u64;
-            self.stats.records += object.records as u64;
-        }
-        Ok(last_offset)
-    }
-
-    /// Encodes one object, handing back records the encoder refuses.
-    fn encode_object(
-        &self,
-        sp: &SourcePartition,
-        path: &str,
-        records: &[Record],
-        rejected: &mut Vec<Rejected>,
-    ) -> Result<Option<EncodedObject>> {
-        let mut records = Cow::Borrowed(records);
-        let mut encoded = BytesMut::with_capacity(records.iter().map(|r| r.value.len() + 1).sum());
-        while let Err(e) = self.encoder.encode(&records, &mut encoded) {
-            encoded.clear();
-            let bad = records.to_mut().remove(e.index);
-            rejected.push(Rejected::new(bad.position, bad.value, e.reason));
-        }
-        let Some(first) = records.first() else {
-            return Ok(None);
-        };
-        let key = object_key(
-            &self.lake,
-            &self.table,
-            path,
-            sp,
-            first.position.offset,
-            &self.extension,
-        );
-        let bytes = if self.compression == Compression::None {
-            encoded.freeze()
-        } else {
-            let mut compressed = BytesMut::with_capacity(encoded.len() / 4);
-            self.compression
-                .compress(&encoded, &mut compressed)
-                .map_err(|e| Error::io(format!("compressing {key}"), e))?;
-            compressed.freeze()
-        };
-        Ok(Some(EncodedObject {
-            key,
-            bytes,
-            records: records.len(),
-        }))
     }
 }
 
@@ -351,21 +159,19 @@ impl RecordSink for LakeSink {
 
     async fn flush(&mut self) -> Result<Vec<Rejected>> {
         let mut rejected = Vec::new();
-        let mut open: Vec<_> = self.groups.keys().cloned().collect();
-        open.sort();
-        for sp in open {
-            let group = &self.groups[&sp];
-            if let Some(end) = group.replay_until.filter(|end| group.last_offset < *end) {
-                // Closing now would make a boundary the earlier run did not
-                // make; wait for the records up to the recorded one.
-                tracing::warn!(
-                    "{sp}: not flushing offsets {}..={}: the lake holds a group up to {end}",
-                    group.first_offset,
-                    group.last_offset
-                );
-                continue;
-            }
-            self.close_group(&sp, &mut rejected).await?;
+        let (ready, held) = self.batcher.flushable();
+        for (sp, group) in held {
+            // Closing now would make a boundary the earlier run did not
+            // make; wait for the records up to the recorded one.
+            tracing::warn!(
+                "{sp}: not flushing offsets {}..={}: the lake holds a group up to {}",
+                group.first_offset,
+                group.last_offset,
+                group.boundary()
+            );
+        }
+        for sp in ready {
+            LakeSink::write(self, &sp, &mut rejected).await?;
         }
         Ok(rejected)
     }
@@ -376,15 +182,16 @@ impl RecordSink for LakeSink {
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
         for sp in partitions {
-            if let Some(group) = self.groups.remove(sp) {
-                self.buffered_bytes -= group.memory;
-            }
-            self.durable.forget(std::slice::from_ref(sp));
+            self.batcher.discard(sp);
         }
+        self.durable.forget(partitions);
         Ok(())
     }
 
     fn stats(&self) -> SinkStats {
-        self.stats
+        SinkStats {
+            buffered_bytes: self.batcher.buffered_bytes(),
+            ..self.stats
+        }
     }
 }

@@ -7,8 +7,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::encode::Compression;
 use crate::error::{Error, Result};
+use crate::format::Compression;
 use crate::lake::Lake;
 
 /// How [`put_new`] succeeded.

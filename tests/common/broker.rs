@@ -244,9 +244,7 @@ impl Broker {
             .key_field("Index")
             .build()
             .unwrap();
-        let run = Pipeline::new(MemorySource::new(rows.clone()), sink)
-            .quiet()
-            .run();
+        let run = Pipeline::new(MemorySource::new(rows.clone()), sink).run();
         let stats = within(
             &format!("producing {n} rows to {topic}"),
             step_timeout(),

@@ -65,10 +65,10 @@ impl<'a> LakeWriter<'a> {
         command
     }
 
-    /// Starts `kafka_to_lake` logging every commit on its stderr.
+    /// Starts `kafka_to_lake` printing its pipeline events as JSON lines.
     pub fn spawn(&'a self, extra: &[&str]) -> Member<'a> {
         let mut command = self.command(extra);
-        command.arg("--verbose");
+        command.arg("--events");
         Member {
             process: Supervised::spawn("kafka_to_lake", &mut command),
             writer: self,
@@ -96,21 +96,40 @@ impl<'a> LakeWriter<'a> {
     }
 }
 
+/// A pipeline event `kafka_to_lake --events` printed: its kind and the
+/// partitions (`stock/0`) or positions (`stock/0@499`) it names.
+pub fn event(line: &str) -> Option<(String, Vec<String>)> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let kind = value["event"].as_str()?.to_string();
+    let items = value
+        .get("partitions")
+        .or_else(|| value.get("positions"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((kind, items))
+}
+
 impl Member<'_> {
-    /// Reads the log until `n` commits were logged; false if it ended first.
+    /// Follows the events until `n` commits; false if the member ended first.
     pub fn wait_for_commits(&mut self, n: usize) -> bool {
         let mut seen = 0;
         let diagnose = || self.writer.diagnose();
         self.process
             .wait_for(&format!("{n} commits"), step_timeout(), &diagnose, |line| {
-                seen += usize::from(line.contains("committed"));
+                seen += usize::from(event(line).is_some_and(|(kind, _)| kind == "committed"));
                 seen == n
             })
     }
 
-    /// Reads the log, tracking the partitions this member owns (rebalancing
-    /// is incremental: each line names what one step adds or revokes),
-    /// until `done`; false if the log ended first.
+    /// Follows the events, tracking the partitions this member owns
+    /// (rebalancing is incremental: each event names what one step assigns
+    /// or revokes), until `done` accepts an event; false if the member
+    /// ended first.
     pub fn follow(
         &mut self,
         what: &str,
@@ -120,13 +139,18 @@ impl Member<'_> {
         let diagnose = || self.writer.diagnose();
         self.process
             .wait_for(what, step_timeout(), &diagnose, |line| {
-                let named = (0..3).filter(|p| line.contains(&format!("{TOPIC}/{p}")));
-                if line.contains("assigned") {
-                    owned.extend(named);
-                } else if line.contains("revoking") {
-                    named.for_each(|p| _ = owned.remove(&p));
+                let Some((kind, items)) = event(line) else {
+                    return false;
+                };
+                let named = items
+                    .iter()
+                    .filter_map(|p| p.strip_prefix(&format!("{TOPIC}/"))?.parse::<i32>().ok());
+                match kind.as_str() {
+                    "assigned" => owned.extend(named),
+                    "revoked" => named.for_each(|p| _ = owned.remove(&p)),
+                    _ => {}
                 }
-                done(line, owned)
+                done(&kind, owned)
             })
     }
 

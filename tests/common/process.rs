@@ -59,34 +59,29 @@ impl Log {
     pub fn follow_into(
         name: impl Into<String>,
         from: impl Read + Send + 'static,
-        mut copy: Option<std::fs::File>,
+        copy: Option<std::fs::File>,
     ) -> Self {
         let (tx, lines) = mpsc::channel();
         let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT)));
-        let keep = recent.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(from);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                if let Some(file) = copy.as_mut() {
-                    let _ = std::io::Write::write_all(file, &buf);
-                }
-                let line = String::from_utf8_lossy(&buf).trim_end().to_string();
-                {
-                    let mut recent = keep.lock().unwrap();
-                    if recent.len() == RECENT {
-                        recent.pop_front();
-                    }
-                    recent.push_back(line.clone());
-                }
-                let _ = tx.send(line); // nobody listening: recent only
-            }
-        });
+        read_lines(from, copy, tx, recent.clone());
+        Log {
+            name: name.into(),
+            lines: Some(lines),
+            recent,
+        }
+    }
+
+    /// Follows a child's stdout and stderr as one log, lines interleaved
+    /// as they come.
+    pub fn follow_both(
+        name: impl Into<String>,
+        out: impl Read + Send + 'static,
+        err: impl Read + Send + 'static,
+    ) -> Self {
+        let (tx, lines) = mpsc::channel();
+        let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT)));
+        read_lines(out, None, tx.clone(), recent.clone());
+        read_lines(err, None, tx, recent.clone());
         Log {
             name: name.into(),
             lines: Some(lines),
@@ -135,7 +130,41 @@ impl Log {
     }
 }
 
-/// A child process whose stderr is followed as a [`Log`]; killed when dropped.
+/// Reads `from` line by line on a thread: each line is kept among the
+/// recent ones, appended to `copy`, and sent to whoever waits on `tx`.
+fn read_lines(
+    from: impl Read + Send + 'static,
+    mut copy: Option<std::fs::File>,
+    tx: mpsc::Sender<String>,
+    recent: Arc<Mutex<VecDeque<String>>>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(from);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if let Some(file) = copy.as_mut() {
+                let _ = std::io::Write::write_all(file, &buf);
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+            {
+                let mut recent = recent.lock().unwrap();
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(line.clone());
+            }
+            let _ = tx.send(line); // nobody listening: recent only
+        }
+    });
+}
+
+/// A child process whose stdout and stderr are followed as one [`Log`];
+/// killed when dropped.
 pub struct Supervised {
     pub child: Child,
     pub log: Log,
@@ -143,15 +172,16 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Starts `command` with stderr piped into a [`Log`] and stdout discarded.
+    /// Starts `command` with stdout and stderr piped into one [`Log`].
     pub fn spawn(name: impl Into<String>, command: &mut Command) -> Self {
         let name = name.into();
         let mut child = command
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let log = Log::follow(name.clone(), child.stderr.take().unwrap());
+        let out = child.stdout.take().unwrap();
+        let log = Log::follow_both(name.clone(), out, child.stderr.take().unwrap());
         Supervised { child, log, name }
     }
 

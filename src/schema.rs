@@ -1,10 +1,44 @@
-//! Column types the crawler infers, and how they widen when files disagree.
+//! The shape of records: [`Column`]s with a [`ColumnType`], how types are
+//! inferred from JSON values and text and widen when values disagree, and
+//! (feature `parquet`) how they map to Arrow types.
+//!
+//! Used by the sources (typed CSV), the encoders (Parquet), the catalog
+//! (crawled tables) and SQL; it depends on nothing above [`Record`]s.
+//!
+//! ```
+//! use streamlake::schema::{Column, ColumnType};
+//! let close = Column::new("Adj Close", ColumnType::Double);
+//! assert_eq!(close.column_type.sql_name(), "double");
+//! assert_eq!(ColumnType::Bigint.widen(ColumnType::Double), ColumnType::Double);
+//! ```
+//!
+//! [`Record`]: crate::Record
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::time::parse_timestamp;
 use crate::value::is_container;
+
+/// One column: its name exactly as in the data (e.g. `Adj Close`) and type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Name as it appears in the objects (JSON key, CSV header, Parquet field).
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+}
+
+impl Column {
+    /// A column called `name` of type `column_type`.
+    pub fn new(name: impl Into<String>, column_type: ColumnType) -> Self {
+        Self {
+            name: name.into(),
+            column_type,
+        }
+    }
+}
 
 /// A column's type, named as Athena and Glue name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,6 +132,35 @@ fn number_type(text: &str) -> ColumnType {
         ColumnType::Bigint
     } else {
         ColumnType::Double
+    }
+}
+
+/// The Arrow type a column is stored as (Parquet objects, SQL).
+#[cfg(feature = "parquet")]
+pub(crate) fn arrow_type(column_type: ColumnType) -> arrow_schema::DataType {
+    use arrow_schema::{DataType, TimeUnit};
+    match column_type {
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Bigint => DataType::Int64,
+        ColumnType::Double => DataType::Float64,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
+        ColumnType::String => DataType::Utf8,
+    }
+}
+
+/// The column type of an Arrow type read from a file.
+#[cfg(feature = "parquet")]
+pub(crate) fn column_type(data_type: &arrow_schema::DataType) -> ColumnType {
+    use arrow_schema::DataType;
+    match data_type {
+        DataType::Boolean => ColumnType::Boolean,
+        t if t.is_integer() => ColumnType::Bigint,
+        t if t.is_floating() => ColumnType::Double,
+        DataType::Decimal128(..) | DataType::Decimal256(..) => ColumnType::Double,
+        DataType::Date32 | DataType::Date64 => ColumnType::Date,
+        DataType::Timestamp(..) => ColumnType::Timestamp,
+        _ => ColumnType::String,
     }
 }
 

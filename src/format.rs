@@ -1,8 +1,76 @@
-//! Whole-object compression: gzip or zstd.
+//! What the bytes of an object are: its [`Format`] (JSON Lines, CSV,
+//! Parquet) and whole-object [`Compression`] (gzip, zstd). The writing side
+//! (encoders, the lake sink) and the reading side (crawler, SQL) both name
+//! objects through these.
 
 use std::io::{Read, Write};
 
 use bytes::{BufMut, BytesMut};
+
+/// How a table's objects are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    /// JSON Lines (`.jsonl`, `.json`, `.ndjson`).
+    #[serde(rename = "jsonl")]
+    JsonLines,
+    /// CSV with a header row (`.csv`).
+    #[serde(rename = "csv")]
+    Csv,
+    /// Parquet (`.parquet`).
+    #[serde(rename = "parquet")]
+    Parquet,
+}
+
+impl Format {
+    /// The format of an object from its file name (after any `.gz`/`.zst`).
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(name);
+        let (_, ext) = name.rsplit_once('.')?;
+        match ext {
+            "jsonl" | "json" | "ndjson" => Some(Format::JsonLines),
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+impl Format {
+    /// The name used on command lines and in the catalog: `jsonl`, `csv`,
+    /// `parquet`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::JsonLines => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = crate::error::Error;
+
+    /// `jsonl` (also `json`, `ndjson`), `csv` or `parquet`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" | "json" | "ndjson" => Ok(Format::JsonLines),
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            other => Err(crate::error::Error::Config(format!(
+                "format {other:?}: expected jsonl, csv or parquet"
+            ))),
+        }
+    }
+}
 
 /// Compression applied to a whole encoded object.
 ///

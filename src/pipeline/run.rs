@@ -1,0 +1,254 @@
+//! One run of a [`Pipeline`]: the loop, and what it does with each event.
+
+use std::future::Future;
+
+use tokio::time::Instant;
+
+use super::metrics;
+use super::{BadInputPolicy, Pipeline, PipelineEvent, PipelineStats};
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::rejected::Rejected;
+use crate::sink::{RecordSink, SinkStats};
+use crate::source::{RecordSource, SourceEvent};
+
+/// A pipeline while it runs, and the clocks that drive its flushes, its
+/// stop and its progress events.
+pub(super) struct Run<S, K> {
+    p: Pipeline<S, K>,
+    started: Instant,
+    last_record: Instant,
+    last_progress: Instant,
+    /// Records accepted since the last flush.
+    buffered: bool,
+    idle_since: Option<Instant>,
+    undrained_since: Option<Instant>,
+    /// Whether records were flowing in the last round: the wait for the
+    /// next batch then counts as flowing time.
+    flowing: bool,
+    /// What the sink had reported at the last commit (for metrics).
+    sink_seen: SinkStats,
+}
+
+impl<S: RecordSource, K: RecordSink> Run<S, K> {
+    pub(super) fn new(p: Pipeline<S, K>) -> Self {
+        let now = Instant::now();
+        Self {
+            p,
+            started: now,
+            last_record: now,
+            last_progress: now,
+            buffered: false,
+            idle_since: None,
+            undrained_since: None,
+            flowing: false,
+            sink_seen: SinkStats::default(),
+        }
+    }
+
+    pub(super) async fn until(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<PipelineStats> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let flush_at = self
+                .buffered
+                .then(|| self.last_record + self.p.idle_timeout);
+            let polled = Instant::now();
+            let event = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                event = self.p.source.poll(self.p.batch_size) => event?,
+                _ = sleep_until_some(flush_at) => SourceEvent::Idle,
+            };
+            let arrived = Instant::now();
+            match event {
+                SourceEvent::Records { records, rejected } => {
+                    if self.flowing {
+                        self.p.stats.flowing += arrived - polled;
+                    }
+                    self.records(records, rejected).await?;
+                    self.p.stats.flowing += arrived.elapsed();
+                    self.flowing = true;
+                }
+                SourceEvent::Idle => {
+                    self.flowing = false;
+                    if self.idle().await? {
+                        break;
+                    }
+                }
+                SourceEvent::Assigned(partitions) => {
+                    self.notify(&PipelineEvent::Assigned(&partitions));
+                }
+                SourceEvent::Revoked(partitions) => {
+                    // Commit what is durable while the partitions are still
+                    // ours, then drop the rest; the revoke completes after.
+                    self.commit_durable().await?;
+                    self.p.sink.discard(&partitions).await?;
+                    self.notify(&PipelineEvent::Revoked(&partitions));
+                }
+                SourceEvent::End => break,
+            }
+            self.commit_durable().await?;
+            self.progress(false);
+        }
+        self.flush().await?;
+        self.commit_durable().await?;
+        self.progress(true);
+        Ok(self.current())
+    }
+
+    async fn records(&mut self, records: Vec<Record>, rejected: Vec<Rejected>) -> Result<()> {
+        let n = (records.len() + rejected.len()) as u64;
+        self.p.stats.records_in += n;
+        metrics::records_in(n);
+        self.handle_rejected(rejected).await?;
+        if !records.is_empty() {
+            let rejected = self.p.sink.write(records).await?;
+            self.handle_rejected(rejected).await?;
+            self.buffered = true;
+            self.last_record = Instant::now();
+            self.idle_since = None;
+            self.undrained_since = None;
+        }
+        Ok(())
+    }
+
+    /// An idle round: flush after the idle timeout; with
+    /// `stop_when_idle`, true once idle long enough and drained.
+    async fn idle(&mut self) -> Result<bool> {
+        if self.buffered && self.last_record.elapsed() >= self.p.idle_timeout {
+            self.flush().await?;
+        }
+        let Some(after) = self.p.stop_when_idle else {
+            return Ok(false);
+        };
+        if self.idle_since.get_or_insert_with(Instant::now).elapsed() < after {
+            return Ok(false);
+        }
+        if self.drained().await? {
+            tracing::info!("source idle for {after:?} and drained: stopping");
+            return Ok(true);
+        }
+        // Ask again after another idle period.
+        self.idle_since = Some(Instant::now());
+        Ok(false)
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let rejected = self.p.sink.flush().await?;
+        self.handle_rejected(rejected).await?;
+        self.buffered = false;
+        Ok(())
+    }
+
+    /// Flushes and commits, then asks the source whether anything is left:
+    /// true when drained; an error once it has not drained for the drain
+    /// timeout.
+    async fn drained(&mut self) -> Result<bool> {
+        if self.buffered {
+            self.flush().await?;
+        }
+        self.commit_durable().await?;
+        let backlog = self.p.source.backlog().await?;
+        if backlog.is_empty() {
+            return Ok(true);
+        }
+        let list = backlog
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let since = *self.undrained_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= self.p.drain_timeout {
+            return Err(Error::Stalled {
+                what: "draining the source".into(),
+                reason: format!(
+                    "idle, but these partitions did not drain within {:?}: {list}",
+                    self.p.drain_timeout
+                ),
+            });
+        }
+        tracing::info!("source idle but not drained, waiting: {list}");
+        self.notify(&PipelineEvent::Waiting(&backlog));
+        Ok(false)
+    }
+
+    async fn commit_durable(&mut self) -> Result<()> {
+        let sink = self.p.sink.stats();
+        metrics::sink_progress(&self.sink_seen, &sink);
+        self.sink_seen = sink;
+        let durable = self.p.sink.take_durable();
+        if durable.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.p.source.commit(&durable).await?;
+        metrics::committed(started.elapsed());
+        self.p.stats.commits += 1;
+        for position in &durable {
+            tracing::debug!("committed {position}");
+        }
+        self.notify(&PipelineEvent::Committed(&durable));
+        Ok(())
+    }
+
+    async fn handle_rejected(&mut self, rejected: Vec<Rejected>) -> Result<()> {
+        for r in rejected {
+            self.p.stats.rejected += 1;
+            metrics::rejected();
+            let dead_lettered = match &self.p.bad_input {
+                BadInputPolicy::Fail => return Err(r.into_error()),
+                BadInputPolicy::Skip => {
+                    tracing::warn!("skipped bad record at {}: {}", r.position, r.reason);
+                    false
+                }
+                BadInputPolicy::DeadLetter(queue) => {
+                    queue.put(&r).await?;
+                    self.p.stats.dead_lettered += 1;
+                    metrics::dead_lettered();
+                    tracing::warn!("dead-lettered bad record at {}: {}", r.position, r.reason);
+                    true
+                }
+            };
+            self.notify(&PipelineEvent::Rejected {
+                record: &r,
+                dead_lettered,
+            });
+        }
+        Ok(())
+    }
+
+    /// A progress event when one is due (or `last`).
+    fn progress(&mut self, last: bool) {
+        if self.p.observer.is_none()
+            || !(last || self.last_progress.elapsed() >= self.p.progress_every)
+        {
+            return;
+        }
+        self.last_progress = Instant::now();
+        let stats = self.current();
+        self.notify(&PipelineEvent::Progress(&stats));
+    }
+
+    fn notify(&mut self, event: &PipelineEvent<'_>) {
+        if let Some(observer) = self.p.observer.as_mut() {
+            observer.on_event(event);
+        }
+    }
+
+    fn current(&self) -> PipelineStats {
+        let mut stats = self.p.stats.with_sink(self.p.sink.stats());
+        stats.elapsed = self.started.elapsed();
+        stats
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

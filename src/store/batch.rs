@@ -1,0 +1,343 @@
+//! The lake sink's pure stage: which open group a record joins, when a
+//! group closes (rotation, or the boundary an earlier run recorded), and
+//! which group to write early under memory pressure. No I/O: the driver
+//! ([`LakeSink`](super::LakeSink)) asks, does the I/O, and reports back.
+//!
+//! A source partition's records are buffered in one *group*: one open
+//! object per partition path. Groups close whole, so a committed offset is
+//! always a boundary in every partition path (DESIGN invariant 2).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::rotation::{Buffer, Rotation};
+use crate::record::{Record, SourcePartition};
+
+/// The open objects of one source partition, closed together.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) first_offset: i64,
+    pub(crate) last_offset: i64,
+    /// The boundary an earlier run recorded for a group starting at
+    /// `first_offset`: close exactly there.
+    pub(crate) replay_until: Option<i64>,
+    /// Partition path → the object's records.
+    pub(crate) buffers: BTreeMap<String, Buffer>,
+    pub(crate) memory: usize,
+}
+
+impl Group {
+    /// The last offset the group covers once written.
+    pub(crate) fn boundary(&self) -> i64 {
+        self.replay_until.unwrap_or(self.last_offset)
+    }
+
+    /// Whether closing now would cut short a boundary an earlier run made.
+    pub(crate) fn short_of_replay(&self) -> bool {
+        self.replay_until.is_some_and(|end| self.last_offset < end)
+    }
+}
+
+/// What must happen before a record joins its source partition's group.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// No group is open: open one at the record's offset (after looking up
+    /// whether an earlier run recorded a boundary there).
+    Open,
+    /// The open group ends before this record (rotation, or the recorded
+    /// boundary): write it first.
+    Close,
+    /// The record joins the open group.
+    Join,
+}
+
+/// The open groups of one sink and the memory they hold.
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    rotation: Rotation,
+    max_buffered_bytes: usize,
+    groups: HashMap<SourcePartition, Group>,
+    buffered_bytes: usize,
+}
+
+impl Batcher {
+    pub(crate) fn new(rotation: Rotation, max_buffered_bytes: usize) -> Self {
+        Self {
+            rotation,
+            max_buffered_bytes,
+            groups: HashMap::new(),
+            buffered_bytes: 0,
+        }
+    }
+
+    /// Memory held by open groups.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// Whether the open group of the record's partition ends before it (at
+    /// a recorded boundary that was never reached).
+    pub(crate) fn ends_before(&self, position: &crate::record::Position) -> bool {
+        self.groups
+            .get(&position.source_partition())
+            .and_then(|g| g.replay_until)
+            .is_some_and(|end| position.offset > end)
+    }
+
+    /// What must happen before `record`, bound for partition path `path`,
+    /// joins its group.
+    pub(crate) fn next(&self, record: &Record, path: &str) -> Next {
+        let sp = record.position.source_partition();
+        let Some(group) = self.groups.get(&sp) else {
+            return Next::Open;
+        };
+        let full = match group.replay_until {
+            Some(end) => record.position.offset > end,
+            None => group
+                .buffers
+                .get(path)
+                .is_some_and(|b| self.rotation.is_full(b, record)),
+        };
+        if full { Next::Close } else { Next::Join }
+    }
+
+    /// Opens `sp`'s group at `first_offset`, ending at `replay_until` when
+    /// an earlier run recorded a boundary there.
+    pub(crate) fn open(
+        &mut self,
+        sp: SourcePartition,
+        first_offset: i64,
+        replay_until: Option<i64>,
+    ) {
+        self.groups.insert(
+            sp,
+            Group {
+                first_offset,
+                last_offset: first_offset,
+                replay_until,
+                buffers: BTreeMap::new(),
+                memory: 0,
+            },
+        );
+    }
+
+    /// Adds a record to its (open) group. True when the group has reached
+    /// its recorded boundary and must be written now.
+    pub(crate) fn join(&mut self, record: Record, path: String) -> bool {
+        let sp = record.position.source_partition();
+        let offset = record.position.offset;
+        let group = self.groups.get_mut(&sp).expect("the group is open");
+        let memory = record.size_hint();
+        group.memory += memory;
+        group.last_offset = offset;
+        group.buffers.entry(path).or_default().push(record);
+        self.buffered_bytes += memory;
+        group.replay_until == Some(offset)
+    }
+
+    /// A record at `offset` of `sp` that is not routed (rejected): it
+    /// belongs to the open group's range, or, with no group open, is done
+    /// at once. Returns the offset to report durable at once, if any.
+    pub(crate) fn pass_over(&mut self, sp: &SourcePartition, offset: i64) -> Option<i64> {
+        match self.groups.get_mut(sp) {
+            Some(group) => {
+                group.last_offset = offset;
+                None
+            }
+            None => Some(offset),
+        }
+    }
+
+    /// Past the memory cap: the group to write early (the largest one that
+    /// may close now), if any.
+    pub(crate) fn over_budget(&self) -> Option<SourcePartition> {
+        if self.buffered_bytes <= self.max_buffered_bytes {
+            return None;
+        }
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.replay_until.is_none())
+            .max_by_key(|(_, g)| g.memory)
+            .map(|(sp, _)| sp.clone())
+    }
+
+    /// Open groups in partition order: those that may close now, and those
+    /// held back because closing them would cut short a recorded boundary.
+    pub(crate) fn flushable(&self) -> (Vec<SourcePartition>, Vec<(&SourcePartition, &Group)>) {
+        let mut open: Vec<_> = self.groups.iter().collect();
+        open.sort_by(|a, b| a.0.cmp(b.0));
+        let (held, ready): (Vec<_>, Vec<_>) =
+            open.into_iter().partition(|(_, g)| g.short_of_replay());
+        (ready.into_iter().map(|(sp, _)| sp.clone()).collect(), held)
+    }
+
+    /// Takes a group out to write it; its memory stays counted until
+    /// [`written`](Self::written).
+    pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
+        self.groups.remove(sp)
+    }
+
+    /// A taken group is durable: its memory is free.
+    pub(crate) fn written(&mut self, group: &Group) {
+        self.buffered_bytes -= group.memory;
+    }
+
+    /// A taken group could not be written: it stays buffered for a retry.
+    pub(crate) fn restore(&mut self, sp: SourcePartition, group: Group) {
+        self.groups.insert(sp, group);
+    }
+
+    /// Drops a revoked partition's group.
+    pub(crate) fn discard(&mut self, sp: &SourcePartition) {
+        if let Some(group) = self.groups.remove(sp) {
+            self.buffered_bytes -= group.memory;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Position;
+
+    fn record(partition: i32, offset: i64, index: &str) -> Record {
+        Record::new(
+            Position::new("t", partition, offset),
+            format!(r#"{{"Index":"{index}","pad":"xxxxxxxxxx"}}"#),
+        )
+    }
+
+    fn batcher(max_records: usize, max_buffered_bytes: usize) -> Batcher {
+        let rotation = Rotation {
+            max_records,
+            ..Rotation::default()
+        };
+        Batcher::new(rotation, max_buffered_bytes)
+    }
+
+    /// Feeds records through the state machine as the sink does, writing a
+    /// group whenever it says so; returns the groups written as
+    /// (partition, first offset, boundary, paths).
+    fn run(batcher: &mut Batcher, records: Vec<Record>) -> Vec<(i32, i64, i64, Vec<String>)> {
+        let mut written = Vec::new();
+        let mut write = |b: &mut Batcher, sp: &SourcePartition| {
+            let group = b.take(sp).unwrap();
+            b.written(&group);
+            written.push((
+                sp.partition,
+                group.first_offset,
+                group.boundary(),
+                group.buffers.keys().cloned().collect(),
+            ));
+        };
+        for r in records {
+            let sp = r.position.source_partition();
+            let path = format!("index={}", &r.value[10..13].escape_ascii());
+            match batcher.next(&r, &path) {
+                Next::Open => batcher.open(sp.clone(), r.position.offset, None),
+                Next::Close => {
+                    write(batcher, &sp);
+                    batcher.open(sp.clone(), r.position.offset, None);
+                }
+                Next::Join => {}
+            }
+            if batcher.join(r, path) {
+                write(batcher, &sp);
+            }
+            while let Some(sp) = batcher.over_budget() {
+                write(batcher, &sp);
+            }
+        }
+        written
+    }
+
+    #[test]
+    fn a_partition_closes_all_its_objects_together_and_others_stay_open() {
+        let mut b = batcher(2, 1 << 20);
+        let records = vec![
+            record(0, 0, "HSI"),
+            record(0, 1, "NYA"),
+            record(1, 0, "HSI"),
+            record(0, 2, "NYA"),
+            record(0, 3, "NYA"), // NYA of partition 0 is full: the whole group closes
+            record(0, 4, "HSI"),
+        ];
+        let written = run(&mut b, records);
+        assert_eq!(
+            written,
+            [(
+                0,
+                0,
+                2,
+                vec!["index=HSI".to_string(), "index=NYA".to_string()]
+            )]
+        );
+        let (ready, held) = b.flushable();
+        assert_eq!(
+            ready,
+            [SourcePartition::new("t", 0), SourcePartition::new("t", 1)]
+        );
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn a_recorded_boundary_is_adopted_exactly() {
+        let mut b = batcher(100, 0);
+        let sp = SourcePartition::new("t", 0);
+        // An earlier run closed 10..=12 by the clock; the replay must too.
+        let first = record(0, 10, "HSI");
+        assert_eq!(b.next(&first, "index=HSI"), Next::Open);
+        b.open(sp.clone(), 10, Some(12));
+        assert!(!b.join(first, "index=HSI".into()));
+        assert!(!b.join(record(0, 11, "NYA"), "index=NYA".into()));
+        // Flushing now would cut the recorded group short: held back.
+        let (ready, held) = b.flushable();
+        assert!(ready.is_empty() && held.len() == 1);
+        // Over the memory cap, a replayed group is not a candidate either.
+        assert!(b.buffered_bytes() > 0);
+        assert_eq!(b.over_budget(), None);
+        assert!(
+            b.join(record(0, 12, "HSI"), "index=HSI".into()),
+            "closes at 12"
+        );
+        let group = b.take(&sp).unwrap();
+        assert_eq!((group.first_offset, group.boundary()), (10, 12));
+        // A record past a boundary that was never reached closes it first.
+        b.open(sp.clone(), 13, Some(14));
+        assert_eq!(b.next(&record(0, 15, "HSI"), "index=HSI"), Next::Close);
+    }
+
+    #[test]
+    fn memory_pressure_writes_the_largest_group_early() {
+        let one = record(0, 0, "HSI").size_hint();
+        let mut b = batcher(100, 3 * one);
+        let records = vec![
+            record(0, 0, "HSI"),
+            record(1, 0, "HSI"),
+            record(0, 1, "HSI"),
+            record(0, 2, "NYA"), // 4 records buffered: over the cap of 3
+            record(1, 1, "HSI"),
+        ];
+        let written = run(&mut b, records);
+        assert_eq!(
+            written,
+            [(
+                0,
+                0,
+                2,
+                vec!["index=HSI".to_string(), "index=NYA".to_string()]
+            )]
+        );
+        assert_eq!(b.buffered_bytes(), 2 * one);
+    }
+
+    #[test]
+    fn rejected_records_extend_the_open_group_or_are_done_at_once() {
+        let mut b = batcher(100, 1 << 20);
+        let sp = SourcePartition::new("t", 0);
+        assert_eq!(b.pass_over(&sp, 0), Some(0));
+        b.open(sp.clone(), 1, None);
+        b.join(record(0, 1, "HSI"), "index=HSI".into());
+        assert_eq!(b.pass_over(&sp, 2), None);
+        assert_eq!(b.take(&sp).unwrap().boundary(), 2);
+    }
+}
