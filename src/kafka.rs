@@ -20,7 +20,9 @@ mod sink;
 mod source;
 mod topics;
 
-pub use self::admin::{MockKafka, brokers_or_mock, create_topic};
+#[allow(deprecated)]
+pub use self::admin::brokers_or_mock;
+pub use self::admin::{MockKafka, create_topic};
 pub use self::config::KafkaConfig;
 pub use self::sink::{KafkaSink, KafkaSinkBuilder};
 pub use self::source::{KafkaSource, KafkaSourceBuilder, StartFrom};

@@ -11,13 +11,6 @@ use object_store::ObjectStore;
 
 use crate::error::{Error, Result};
 
-#[cfg(feature = "s3")]
-mod aws_profile;
-#[cfg(feature = "s3")]
-mod s3;
-#[cfg(feature = "s3")]
-pub use s3::{MIN_PART_SIZE, S3Encryption, S3Options};
-
 /// Where a lake lives: any [`ObjectStore`] plus a root prefix inside it.
 ///
 /// ```
@@ -63,6 +56,14 @@ impl Lake {
         self
     }
 
+    /// Names the store in errors as `place` (store, endpoint, identity),
+    /// and keeps `secrets` out of every error text.
+    pub(crate) fn described_as(mut self, place: String, secrets: Vec<String>) -> Self {
+        self.place = place;
+        self.secrets = secrets;
+        self
+    }
+
     /// The multipart part size, if objects are split.
     pub fn part_size(&self) -> Option<usize> {
         self.part_size
@@ -98,7 +99,7 @@ impl Lake {
         }
         #[cfg(feature = "s3")]
         if location.starts_with("s3://") || location.starts_with("s3a://") {
-            return S3Options::from_env(location)?.open();
+            return crate::s3::S3Options::from_env(location)?.open();
         }
         if let Some(dir) = location.strip_prefix("file://") {
             return Self::local(dir);

@@ -62,6 +62,8 @@ mod lake;
 mod pipeline;
 mod record;
 mod rejected;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod schema;
 mod sink;
 mod source;
@@ -80,8 +82,6 @@ pub use crate::encode::{ParquetCompression, ParquetEncoder};
 pub use crate::error::{Error, Result};
 pub use crate::format::{Compression, Format};
 pub use crate::lake::Lake;
-#[cfg(feature = "s3")]
-pub use crate::lake::{MIN_PART_SIZE, S3Encryption, S3Options};
 #[allow(deprecated)]
 pub use crate::pipeline::BadInputChoice;
 pub use crate::pipeline::{
@@ -90,6 +90,8 @@ pub use crate::pipeline::{
 };
 pub use crate::record::{Header, Headers, Position, Record, SourcePartition};
 pub use crate::rejected::Rejected;
+#[cfg(feature = "s3")]
+pub use crate::s3::{MIN_PART_SIZE, S3Encryption, S3Options};
 pub use crate::schema::{Column, ColumnType};
 pub use crate::sink::{DurablePositions, MemorySink, RecordSink, SinkStats};
 pub use crate::source::{

@@ -79,6 +79,7 @@ impl MockKafka {
 /// `$KAFKA_BROKERS`) with `settings` (`key=value`) applied, or, when neither
 /// names brokers, a fresh mock cluster with `topic` (3 partitions). Keep the
 /// returned `MockKafka` alive as long as the clients run.
+#[deprecated(note = "an example helper; see examples/common/mod.rs for a copy to adapt")]
 pub fn brokers_or_mock(
     brokers: Option<String>,
     settings: &[String],

@@ -107,13 +107,8 @@ impl S3Server {
 
     /// Options for `s3://bucket/prefix` on this server.
     pub fn options(&self, url: &str) -> S3Options {
-        let env = self.env();
-        S3Options::from_vars(url, |k| {
-            env.iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap()
+        let env = self.env().into_iter().map(|(k, v)| (k.to_string(), v));
+        S3Options::from_vars(url, env).unwrap()
     }
 
     /// The lake at `s3://bucket/prefix` on this server.

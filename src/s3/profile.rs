@@ -11,13 +11,19 @@ use crate::error::{Error, Result};
 /// `endpoint_url`, ...). The credentials file wins over the config file.
 #[derive(Default)]
 pub(crate) struct Profile {
+    name: String,
     values: HashMap<String, String>,
 }
 
 impl Profile {
     /// A setting of the profile.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str)
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        self.values.get(key).cloned()
+    }
+
+    /// The profile's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -34,7 +40,10 @@ pub(crate) fn load(var: &dyn Fn(&str) -> Option<String>) -> Result<Profile> {
             .map(PathBuf::from)
             .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
     };
-    let mut profile = Profile::default();
+    let mut profile = Profile {
+        name: name.clone(),
+        ..Profile::default()
+    };
     let mut found = false;
     // Config first, credentials second: later files override.
     let config_section = if name == "default" {
@@ -120,14 +129,23 @@ mod tests {
             ),
         ]);
         let profile = load(&|k| vars.get(k).cloned()).unwrap();
-        assert_eq!(profile.get("region"), Some("us-east-2"));
-        assert_eq!(profile.get("endpoint_url"), Some("http://127.0.0.1:9000"));
-        assert_eq!(profile.get("aws_access_key_id"), Some("AKIALAKE"));
-        assert_eq!(profile.get("aws_secret_access_key"), Some("s3cr3t"));
+        assert_eq!(profile.get("region").as_deref(), Some("us-east-2"));
+        assert_eq!(
+            profile.get("endpoint_url").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            profile.get("aws_access_key_id").as_deref(),
+            Some("AKIALAKE")
+        );
+        assert_eq!(
+            profile.get("aws_secret_access_key").as_deref(),
+            Some("s3cr3t")
+        );
 
         let vars = HashMap::from([("AWS_CONFIG_FILE", config.display().to_string())]);
         let default = load(&|k| vars.get(k).cloned()).unwrap();
-        assert_eq!(default.get("region"), Some("eu-west-1"));
+        assert_eq!(default.get("region").as_deref(), Some("eu-west-1"));
 
         let vars = HashMap::from([("AWS_PROFILE", "missing".to_string())]);
         let err = load(&|k| vars.get(k).cloned()).err().unwrap();
