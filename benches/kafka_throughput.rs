@@ -19,6 +19,7 @@ mod broker;
 #[allow(dead_code)]
 mod process;
 #[path = "../tests/common/service.rs"]
+#[allow(dead_code)]
 mod service;
 
 use std::time::Instant;

@@ -18,6 +18,7 @@ mod process;
 #[allow(dead_code)]
 mod s3;
 #[path = "../tests/common/service.rs"]
+#[allow(dead_code)]
 mod service;
 
 use std::time::Instant;

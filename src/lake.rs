@@ -58,6 +58,7 @@ impl Lake {
 
     /// Names the store in errors as `place` (store, endpoint, identity),
     /// and keeps `secrets` out of every error text.
+    #[cfg(feature = "s3")]
     pub(crate) fn described_as(mut self, place: String, secrets: Vec<String>) -> Self {
         self.place = place;
         self.secrets = secrets;

@@ -345,3 +345,38 @@ async fn a_member_stuck_with_an_empty_assignment_rejoins_and_drains() {
         "the broker did not hand out the empty assignment this time (tansu fixed?)\n{lagging}"
     );
 }
+
+/// Operators scrape the pipeline's counters and the consumer lag with the
+/// Prometheus exporter they already run (`kafka_to_lake --metrics-addr`).
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_to_lake_serves_prometheus_metrics() {
+    let broker = Broker::start();
+    broker.topic("stock", 3).await;
+    broker.produce_stock("stock", 3_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = LakeWriter::new(&broker, dir.path().join("lake").to_str().unwrap());
+    let port = common::service::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut member = writer.spawn(&["--metrics-addr", &addr]);
+    assert!(member.wait_for_commits(1), "kafka_to_lake ended early");
+    // librdkafka reports the lag with its statistics, every 5 s.
+    let deadline = std::time::Instant::now() + step_timeout();
+    loop {
+        let body = common::service::http_get(port, "/metrics").unwrap_or_else(|e| e);
+        let has = |name: &str| body.lines().any(|l| l.starts_with(name));
+        if has("streamlake_records_in_total")
+            && has("streamlake_records_durable_total")
+            && has("streamlake_commits_total")
+            && has("streamlake_kafka_consumer_lag{")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics at {addr}:\n{body}"
+        );
+        // Polling the endpoint, bounded by the deadline.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    member.kill();
+}

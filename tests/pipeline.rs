@@ -138,6 +138,8 @@ async fn shutdown_flushes_and_commits_what_was_accepted() {
 struct IdleSource {
     backlog_checks: usize,
     lagging_for: usize,
+    /// The first backlog check fails (a group still joining).
+    unreadable_first: bool,
 }
 
 #[async_trait]
@@ -153,6 +155,12 @@ impl RecordSource for IdleSource {
 
     async fn backlog(&mut self) -> streamlake::Result<Vec<Backlog>> {
         self.backlog_checks += 1;
+        if self.unreadable_first && self.backlog_checks == 1 {
+            return Err(Error::Unavailable {
+                what: "the group coordinator".into(),
+                reason: "timed out".into(),
+            });
+        }
         Ok(if self.backlog_checks <= self.lagging_for {
             vec![Backlog {
                 partition: SourcePartition::new("t", 2),
@@ -171,6 +179,7 @@ async fn stop_when_idle_waits_until_the_source_is_drained() {
     let source = IdleSource {
         backlog_checks: 0,
         lagging_for: 4,
+        unreadable_first: true,
     };
     let started = tokio::time::Instant::now();
     Pipeline::new(source, sink(&lake))
@@ -178,7 +187,8 @@ async fn stop_when_idle_waits_until_the_source_is_drained() {
         .run()
         .await
         .unwrap();
-    // Idle after 3 s, still lagging at 3, 6, 9 and 12 s; drained at 15 s.
+    // Idle after 3 s, unreadable at 3, still lagging at 6, 9 and 12 s;
+    // drained at 15 s.
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_secs(15) && waited < Duration::from_secs(17),
@@ -192,6 +202,7 @@ async fn a_backlog_that_never_drains_fails_naming_its_partitions() {
     let source = IdleSource {
         backlog_checks: 0,
         lagging_for: usize::MAX,
+        unreadable_first: false,
     };
     let err = Pipeline::new(source, sink(&lake))
         .stop_when_idle(Duration::from_secs(3))

@@ -461,3 +461,10 @@ async fn crawl_and_sql_over_an_s3_lake_see_every_partition() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sink_conformance_suite_passes_on_s3() {
+    let s3 = S3Server::start();
+    s3.bucket("conformance");
+    common::conformance::run_all(|name| s3.lake(&format!("s3://conformance/{name}"))).await;
+}

@@ -151,15 +151,16 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
             self.flush().await?;
         }
         self.commit_durable().await?;
-        let backlog = self.p.source.backlog().await?;
-        if backlog.is_empty() {
-            return Ok(true);
-        }
-        let list = backlog
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        // A backlog that cannot be read now (a group still joining, a
+        // broker that does not answer) is not drained: ask again later.
+        let (backlog, list) = match self.p.source.backlog().await {
+            Ok(backlog) if backlog.is_empty() => return Ok(true),
+            Ok(backlog) => {
+                let list = backlog.iter().map(ToString::to_string).collect::<Vec<_>>();
+                (backlog, list.join(", "))
+            }
+            Err(e) => (Vec::new(), format!("unknown: {e}")),
+        };
         let since = *self.undrained_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= self.p.drain_timeout {
             return Err(Error::Stalled {

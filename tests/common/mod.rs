@@ -5,6 +5,7 @@
 
 #[cfg(feature = "kafka")]
 pub mod broker;
+pub mod conformance;
 #[cfg(feature = "kafka")]
 pub mod lake_writer;
 pub mod process;
