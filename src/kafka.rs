@@ -16,8 +16,10 @@ mod admin;
 mod config;
 mod consumer;
 mod group;
+mod liveness;
 mod sink;
 mod source;
+mod source_builder;
 mod topics;
 
 #[allow(deprecated)]
@@ -25,6 +27,7 @@ pub use self::admin::brokers_or_mock;
 pub use self::admin::{MockKafka, create_topic};
 pub use self::config::KafkaConfig;
 pub use self::sink::{KafkaSink, KafkaSinkBuilder};
-pub use self::source::{KafkaSource, KafkaSourceBuilder, StartFrom};
+pub use self::source::KafkaSource;
+pub use self::source_builder::{KafkaSourceBuilder, StartFrom};
 /// The `rdkafka` crate this module is built on, so users name the same version.
 pub use rdkafka;

@@ -130,32 +130,40 @@ async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
 async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
-    let sent = broker.produce_stock("stock", 30_000).await;
+    let mut sent = broker.produce_stock("stock", 15_000).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
 
     let mut a = writer.spawn(&["--exit-when-idle", "20"]);
     let mut owned = BTreeSet::new();
-    let a_running = a.follow("a first commit", &mut owned, |event, _| {
-        event == "committed"
-    });
+    assert!(
+        a.follow("a first commit", &mut owned, |event, _| event
+            == "committed"),
+        "A ended before it committed"
+    );
+    // B joins; A gives it some partitions; then more records arrive for
+    // both, so B has work of its own when it dies.
     let mut b = writer.spawn(&[]);
-    let b_running = b.wait_for_commits(2);
-    assert!(a_running && b_running, "both members committed");
+    let mut b_owned = BTreeSet::new();
+    assert!(
+        b.follow("B assigned", &mut b_owned, |_, owned| !owned.is_empty()),
+        "B ended before it was assigned a partition"
+    );
+    sent.extend(broker.produce_stock_seeded("stock", 30_000, 7).await);
+    assert!(b.wait_for_commits(1), "B ended before it committed");
     b.kill(); // SIGKILL mid-run
     // The survivor is assigned every partition once the group drops the
-    // dead member (its session times out after 6 s).
-    // A first gave B some of its partitions (B committed), then gets them
-    // all back.
+    // dead member (its session times out after 6 s): A first gave B some
+    // of its partitions, then gets them all back.
     let mut gave_some = false;
     assert!(
         a.follow(
             "the survivor owning every partition",
             &mut owned,
-            |line, owned| {
+            |event, owned| {
                 gave_some |= owned.len() < 3;
-                gave_some && line.contains("assigned") && owned.len() == 3
+                gave_some && event == "assigned" && owned.len() == 3
             }
         ),
         "the survivor exited owning only partitions {owned:?} (gave some to B: {gave_some})"

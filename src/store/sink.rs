@@ -21,7 +21,7 @@ use crate::value::JsonFields;
 
 /// Writes records into a lake as partitioned, rotated, encoded objects.
 ///
-/// Invariants it keeps (see DESIGN.md):
+/// Invariants it keeps (see `docs/design.md`):
 /// - a position is reported durable only after every object holding it or
 ///   an earlier record of its source partition exists in full;
 /// - object names are pure functions of their records, and rotation

@@ -238,7 +238,12 @@ impl Broker {
 
     /// Publishes `n` synthetic stock rows keyed by index; returns them.
     pub async fn produce_stock(&self, topic: &str, n: usize) -> Vec<Record> {
-        let rows = StockTicks::new(99).rows(n);
+        self.produce_stock_seeded(topic, n, 99).await
+    }
+
+    /// [`produce_stock`](Self::produce_stock) with rows from another seed.
+    pub async fn produce_stock_seeded(&self, topic: &str, n: usize, seed: u64) -> Vec<Record> {
+        let rows = StockTicks::new(seed).rows(n);
         let sink = KafkaSink::builder(self.config())
             .topic(topic)
             .key_field("Index")

@@ -1,0 +1,211 @@
+//! [`KafkaSourceBuilder`]: the options of a [`KafkaSource`], and joining
+//! the group.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tokio::sync::mpsc;
+
+use super::KafkaConfig;
+use super::consumer::{self, SourceContext};
+use super::liveness::Liveness;
+use super::source::KafkaSource;
+use super::topics::check_topics;
+use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::source::RecordSource;
+
+/// Where a new consumer group starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The oldest retained record (default).
+    #[default]
+    Earliest,
+    /// Only records produced after the group first joins.
+    Latest,
+}
+
+/// Options for a [`KafkaSource`].
+#[derive(Debug, Clone)]
+pub struct KafkaSourceBuilder {
+    config: KafkaConfig,
+    group: Option<String>,
+    topics: Vec<String>,
+    start_from: StartFrom,
+    handover_batch: usize,
+    connect_timeout: Duration,
+    revoke_timeout: Duration,
+    stall_window: Option<Duration>,
+    rejoin_when_stalled: bool,
+    assignment_timeout: Option<Duration>,
+}
+
+impl KafkaSourceBuilder {
+    pub(super) fn new(config: KafkaConfig) -> Self {
+        Self {
+            config,
+            group: None,
+            topics: Vec::new(),
+            start_from: StartFrom::Earliest,
+            handover_batch: 1024,
+            connect_timeout: Duration::from_secs(10),
+            revoke_timeout: Duration::from_secs(60),
+            stall_window: Some(Duration::from_secs(60)),
+            rejoin_when_stalled: true,
+            assignment_timeout: None,
+        }
+    }
+
+    /// Consumer group id (required).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Adds a topic; a name starting with `^` is a regular expression.
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topics.push(topic.into());
+        self
+    }
+
+    /// Where a group without committed offsets starts.
+    pub fn start_from(mut self, start: StartFrom) -> Self {
+        self.start_from = start;
+        self
+    }
+
+    /// Records the polling thread hands to [`poll`](RecordSource::poll)
+    /// at once (default 1024). The channel between them holds 8 such
+    /// batches; once 4 batches' worth are waiting the consumer pauses its
+    /// partitions (and keeps polling for the group's sake) until they are
+    /// taken. `poll(max_records)` returns at most `max_records` of them
+    /// and keeps the rest for the next call.
+    pub fn handover_batch(mut self, n: usize) -> Self {
+        self.handover_batch = n.max(1);
+        self
+    }
+
+    /// Formerly the hand-over batch; see [`handover_batch`](Self::handover_batch).
+    #[deprecated(note = "renamed `handover_batch`; `poll(max_records)` now limits each call")]
+    pub fn batch_size(self, n: usize) -> Self {
+        self.handover_batch(n)
+    }
+
+    /// How long to wait for the brokers' metadata when connecting.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The liveness guard's window (default 60 s; `None` turns it off): a
+    /// member that held no partition for this long while some partition's
+    /// committed offset lagged its end and did not move is stuck. It logs a
+    /// warning naming the lagging partitions and the group state librdkafka
+    /// reports, and rejoins the group unless
+    /// [`rejoin_when_stalled(false)`](Self::rejoin_when_stalled). A standby
+    /// member in a group whose partitions all progress is left alone.
+    pub fn stall_window(mut self, window: Option<Duration>) -> Self {
+        self.stall_window = window;
+        self
+    }
+
+    /// Whether the liveness guard rejoins the group (leave, then join as a
+    /// new member) when it finds this member stuck (default true).
+    pub fn rejoin_when_stalled(mut self, rejoin: bool) -> Self {
+        self.rejoin_when_stalled = rejoin;
+        self
+    }
+
+    /// Fail [`poll`](RecordSource::poll) with [`Error::Stalled`] naming
+    /// the group once this member has held no partition for this long
+    /// (default: never, as a standby member may wait). For batch jobs that
+    /// must not wait forever for an assignment.
+    pub fn assignment_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.assignment_timeout = timeout;
+        self
+    }
+
+    /// Checks that the brokers answer and the topics exist, joins the group
+    /// and starts polling.
+    pub fn build(self) -> Result<KafkaSource> {
+        let group = self
+            .group
+            .ok_or_else(|| Error::Config("a Kafka source needs a consumer group id".into()))?;
+        if self.topics.is_empty() {
+            return Err(Error::Config(
+                "a Kafka source needs at least one topic".into(),
+            ));
+        }
+        let brokers = self.config.brokers().to_string();
+        let (tx, events) = mpsc::channel(8);
+        let context = SourceContext::new(tx, self.revoke_timeout);
+        let reset = match self.start_from {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        };
+        // Incremental (cooperative) rebalancing: a member joining or leaving
+        // moves only the partitions that change owner, instead of stopping
+        // every member; it is also what lets tansu 0.6.0 hand a dead member's
+        // partitions to the survivors. Any setting the user gave wins.
+        // Statistics carry the group state the liveness guard reports.
+        let mut client = self.config.client_config_with(&[
+            ("auto.offset.reset", reset),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("statistics.interval.ms", "5000"),
+        ]);
+        client
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let consumer: BaseConsumer<SourceContext> =
+            client
+                .create_with_context(context)
+                .map_err(|e| Error::Kafka {
+                    context: format!("creating a consumer for {brokers}"),
+                    source: e,
+                })?;
+        let named: Vec<&str> = self
+            .topics
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.starts_with('^'))
+            .collect();
+        check_topics(&consumer, &brokers, &named, self.connect_timeout)?;
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| Error::Kafka {
+            context: format!("subscribing to {topics:?}"),
+            source: e,
+        })?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka-source-{group}"))
+            .spawn({
+                let (consumer, stop, batch) = (consumer.clone(), stop.clone(), self.handover_batch);
+                move || consumer::run(consumer, batch, stop)
+            })
+            .map_err(|e| Error::io("starting the Kafka polling thread", e))?;
+        Ok(KafkaSource {
+            consumer,
+            events,
+            revoke_ack: None,
+            revoking: Vec::new(),
+            to_commit: BTreeMap::new(),
+            stop,
+            thread: Some(thread),
+            brokers,
+            group,
+            topics: named.iter().map(|t| t.to_string()).collect(),
+            subscription: self.topics.clone(),
+            liveness: self.stall_window.map(Liveness::new),
+            rejoin_when_stalled: self.rejoin_when_stalled,
+            assignment_timeout: self.assignment_timeout,
+            unassigned_since: None,
+            leftover: Vec::new(),
+            stalls: 0,
+        })
+    }
+}
