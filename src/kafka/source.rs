@@ -191,17 +191,20 @@ impl RecordSource for KafkaSource {
         let result = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
             .await
             .map_err(|e| Error::io("committing offsets", std::io::Error::other(e)))?;
+        let positions = self
+            .to_commit
+            .iter()
+            .map(|(sp, offset)| sp.at(*offset).to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         match result {
             Ok(()) => {
-                tracing::debug!("kafka committed {:?}", self.to_commit);
+                tracing::debug!("kafka committed {positions}");
                 self.to_commit.clear();
             }
             // Durable positions stay queued and are committed next time;
             // until then a restart replays them (idempotent in the lake).
-            Err(e) => tracing::warn!(
-                "kafka commit of {:?} failed, will retry: {e}",
-                self.to_commit
-            ),
+            Err(e) => tracing::warn!("kafka commit of {positions} failed, will retry: {e}"),
         }
         Ok(())
     }
