@@ -80,6 +80,17 @@ pub trait RecordSink: Send {
     /// never reported durable by this sink.
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()>;
 
+    /// The record at `position` was rejected before it reached the sink
+    /// (the source could not decode it) and the bad-input policy took it:
+    /// count its offset as done, in order with the records around it, so
+    /// the source's commits move past it. Called in offset order within a
+    /// partition, after the records before it were written. The default
+    /// does nothing: the position is then committed only with a later
+    /// record of its partition.
+    fn skip(&mut self, position: &Position) {
+        let _ = position;
+    }
+
     /// What the sink has made durable so far.
     fn stats(&self) -> SinkStats;
 }
@@ -100,6 +111,10 @@ impl<S: RecordSink + ?Sized> RecordSink for Box<S> {
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
         (**self).discard(partitions).await
+    }
+
+    fn skip(&mut self, position: &Position) {
+        (**self).skip(position);
     }
 
     fn stats(&self) -> SinkStats {

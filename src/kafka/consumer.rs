@@ -16,15 +16,28 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{ConsumerGroup, Statistics};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::record::{Headers, Position, Record, SourcePartition};
+use crate::rejected::Rejected;
+
+/// One polled message: a record, or why it cannot be one (for the
+/// bad-input policy).
+pub(super) type Polled = std::result::Result<Record, Rejected>;
+
+/// The position of a polled message.
+fn position(polled: &Polled) -> &Position {
+    match polled {
+        Ok(record) => &record.position,
+        Err(rejected) => &rejected.position,
+    }
+}
 
 /// What the polling thread hands to the source.
 pub(super) enum Event {
-    Records(Vec<Record>),
+    Records(Vec<Polled>),
     /// Partitions are being revoked; the revoke completes when the sender
     /// is answered (or dropped).
     Revoked(Vec<SourcePartition>, std_mpsc::SyncSender<()>),
@@ -36,7 +49,7 @@ pub(super) enum Event {
 pub(super) struct SourceContext {
     pub(super) events: mpsc::Sender<Event>,
     /// Records polled but not yet handed over.
-    pub(super) pending: Mutex<Vec<Record>>,
+    pub(super) pending: Mutex<Vec<Polled>>,
     pub(super) revoke_timeout: Duration,
     /// Set when partitions were added: a paused consumer pauses them too
     /// (incremental rebalancing adds partitions without resuming the rest).
@@ -171,7 +184,7 @@ impl ConsumerContext for SourceContext {
         self.pending
             .lock()
             .expect("pending records poisoned")
-            .retain(|r| !revoked.contains(&r.position.source_partition()));
+            .retain(|p| !revoked.contains(&position(p).source_partition()));
         let (ack, acked) = std_mpsc::sync_channel(1);
         tracing::info!(
             "revoking {}: waiting for the pipeline to drop and commit",
@@ -248,7 +261,8 @@ pub(super) fn run(
         match consumer.poll(timeout) {
             Some(Ok(message)) => {
                 let record = to_record(&message, &mut topics);
-                last_polled.insert(record.position.source_partition(), record.position.offset);
+                let at = position(&record);
+                last_polled.insert(at.source_partition(), at.offset);
                 consumer
                     .context()
                     .pending
@@ -268,7 +282,7 @@ pub(super) fn run(
             None => note_skips(&consumer, &last_polled),
         }
         loop {
-            let batch: Vec<Record> = {
+            let batch: Vec<Polled> = {
                 let mut pending = consumer.context().pending.lock().expect("pending poisoned");
                 let n = pending.len().min(batch_size);
                 pending.drain(..n).collect()
@@ -361,7 +375,9 @@ fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
-fn to_record(message: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str>>) -> Record {
+/// The message as a record, or rejected (with its bytes) when it cannot be
+/// one: a header whose key is not UTF-8.
+fn to_record(message: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str>>) -> Polled {
     let topic = match topics.get(message.topic()) {
         Some(topic) => topic.clone(),
         None => {
@@ -370,21 +386,54 @@ fn to_record(message: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str
             topic
         }
     };
-    let mut headers = Headers::new();
-    if let Some(h) = message.headers() {
-        for header in h.iter() {
-            headers.push(header.key, header.value.map(Bytes::copy_from_slice));
-        }
-    }
-    Record {
+    let position = Position {
+        stream: topic,
+        partition: message.partition(),
+        offset: message.offset(),
+    };
+    let value = Bytes::copy_from_slice(message.payload().unwrap_or_default());
+    let headers = match headers_of(message) {
+        Ok(headers) => headers,
+        Err(reason) => return Err(Rejected::new(position, value, reason)),
+    };
+    Ok(Record {
         key: message.key().map(Bytes::copy_from_slice),
-        value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+        value,
         headers,
         timestamp: message.timestamp().to_millis(),
-        position: Position {
-            stream: topic,
-            partition: message.partition(),
-            offset: message.offset(),
-        },
+        position,
+    })
+}
+
+/// The message's headers. rdkafka's own iterator panics on a key that is
+/// not UTF-8 (any non-Java producer can send one), so they are read here
+/// from librdkafka directly.
+fn headers_of(message: &BorrowedMessage<'_>) -> std::result::Result<Headers, String> {
+    use rdkafka::bindings as rd;
+    let mut headers = Headers::new();
+    let mut native = std::ptr::null_mut();
+    // SAFETY: the message pointer is valid while `message` is borrowed;
+    // librdkafka keeps the headers with the message.
+    let err = unsafe { rd::rd_kafka_message_headers(message.ptr(), &mut native) };
+    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
+        return Ok(headers);
     }
+    let count = unsafe { rd::rd_kafka_header_cnt(native) };
+    for idx in 0..count {
+        let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0);
+        // SAFETY: `idx` < count; the out pointers stay valid with the message.
+        let err =
+            unsafe { rd::rd_kafka_header_get_all(native, idx, &mut name, &mut value, &mut size) };
+        if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            continue;
+        }
+        let key = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+        let key = std::str::from_utf8(key)
+            .map_err(|_| format!("header {idx} has a key that is not UTF-8 (bytes {key:02x?})"))?;
+        let value = (!value.is_null()).then(|| {
+            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) })
+        });
+        headers.push(key, value);
+    }
+    Ok(headers)
 }

@@ -12,12 +12,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::KafkaConfig;
-use super::consumer::{Event, SourceContext, names};
+use super::consumer::{Event, Polled, SourceContext, names};
 use super::group;
 use super::liveness::Liveness;
 use super::source_builder::KafkaSourceBuilder;
 use crate::error::{Error, Result};
-use crate::record::{Position, Record, SourcePartition};
+use crate::record::{Position, SourcePartition};
 use crate::source::{Backlog, RecordSource, SourceEvent};
 
 /// Reads records from Kafka topics as a member of a consumer group.
@@ -69,8 +69,8 @@ pub struct KafkaSource {
     pub(super) assignment_timeout: Option<Duration>,
     /// Since when this member holds no partitions.
     pub(super) unassigned_since: Option<Instant>,
-    /// Records received but beyond what the last `poll` asked for.
-    pub(super) leftover: Vec<Record>,
+    /// Messages received but beyond what the last `poll` asked for.
+    pub(super) leftover: Vec<Polled>,
     pub(super) stalls: u64,
 }
 
@@ -152,8 +152,10 @@ impl RecordSource for KafkaSource {
             Ok(Some(Event::Records(records))) => Ok(self.hand_over(records, max_records)),
             Ok(Some(Event::Revoked(partitions, ack))) => {
                 tracing::debug!("handing over the revoke of {}", names(&partitions));
-                self.leftover
-                    .retain(|r| !partitions.contains(&r.position.source_partition()));
+                self.leftover.retain(|p| {
+                    let at = p.as_ref().map_or_else(|r| &r.position, |r| &r.position);
+                    !partitions.contains(&at.source_partition())
+                });
                 self.revoke_ack = Some(ack);
                 self.revoking = partitions.clone();
                 Ok(SourceEvent::Revoked(partitions))
@@ -217,7 +219,7 @@ impl RecordSource for KafkaSource {
 impl KafkaSource {
     /// At most `max` records: what was left over from the last batch, then
     /// `records`; the rest is kept for the next call.
-    fn hand_over(&mut self, records: Vec<Record>, max: usize) -> SourceEvent {
+    fn hand_over(&mut self, records: Vec<Polled>, max: usize) -> SourceEvent {
         let mut batch = if self.leftover.is_empty() {
             records
         } else {
@@ -228,9 +230,10 @@ impl KafkaSource {
         if batch.len() > max.max(1) {
             self.leftover = batch.split_off(max.max(1));
         }
+        let (records, rejected): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
         SourceEvent::Records {
-            records: batch,
-            rejected: Vec::new(),
+            records: records.into_iter().filter_map(Result::ok).collect(),
+            rejected: rejected.into_iter().filter_map(Result::err).collect(),
         }
     }
 

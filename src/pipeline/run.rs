@@ -1,5 +1,6 @@
 //! One run of a [`Pipeline`]: the loop, and what it does with each event.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 
 use tokio::time::Instant;
@@ -7,7 +8,7 @@ use tokio::time::Instant;
 use super::metrics;
 use super::{BadInputPolicy, Pipeline, PipelineEvent, PipelineStats};
 use crate::error::{Error, Result};
-use crate::record::Record;
+use crate::record::{Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::sink::{RecordSink, SinkStats};
 use crate::source::{RecordSource, SourceEvent};
@@ -103,14 +104,58 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         let n = (records.len() + rejected.len()) as u64;
         self.p.stats.records_in += n;
         metrics::records_in(n);
+        if rejected.is_empty() {
+            return self.write(records).await;
+        }
+        // Source-rejected records go through the policy and are passed over
+        // in the sink in offset order: after the records before them in
+        // their partition, before those after.
+        let mut waiting: BTreeMap<SourcePartition, VecDeque<Rejected>> = BTreeMap::new();
+        let mut rejected = rejected;
+        rejected.sort_by(|a, b| a.position.cmp(&b.position));
+        for r in rejected {
+            waiting
+                .entry(r.position.source_partition())
+                .or_default()
+                .push_back(r);
+        }
+        let mut chunk = Vec::with_capacity(records.len());
+        for record in records {
+            let queue = waiting.get_mut(&record.position.source_partition());
+            let due = queue
+                .map(|q| take_before(q, record.position.offset))
+                .unwrap_or_default();
+            if !due.is_empty() {
+                self.write(std::mem::take(&mut chunk)).await?;
+                self.pass_over(due).await?;
+            }
+            chunk.push(record);
+        }
+        self.write(chunk).await?;
+        let rest = waiting.into_values().flatten().collect();
+        self.pass_over(rest).await
+    }
+
+    /// Records to the sink; what it rejects to the policy.
+    async fn write(&mut self, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let rejected = self.p.sink.write(records).await?;
         self.handle_rejected(rejected).await?;
-        if !records.is_empty() {
-            let rejected = self.p.sink.write(records).await?;
-            self.handle_rejected(rejected).await?;
-            self.buffered = true;
-            self.last_record = Instant::now();
-            self.idle_since = None;
-            self.undrained_since = None;
+        self.buffered = true;
+        self.last_record = Instant::now();
+        self.idle_since = None;
+        self.undrained_since = None;
+        Ok(())
+    }
+
+    /// Source-rejected records: through the policy, then done in the sink.
+    async fn pass_over(&mut self, rejected: Vec<Rejected>) -> Result<()> {
+        let positions: Vec<_> = rejected.iter().map(|r| r.position.clone()).collect();
+        self.handle_rejected(rejected).await?;
+        for position in &positions {
+            self.p.sink.skip(position);
         }
         Ok(())
     }
@@ -244,6 +289,15 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         stats.elapsed = self.started.elapsed();
         stats
     }
+}
+
+/// The rejected records of a partition before `offset`, in order.
+fn take_before(queue: &mut VecDeque<Rejected>, offset: i64) -> Vec<Rejected> {
+    let mut due = Vec::new();
+    while queue.front().is_some_and(|r| r.position.offset < offset) {
+        due.extend(queue.pop_front());
+    }
+    due
 }
 
 /// Sleeps until `deadline`, or forever without one.

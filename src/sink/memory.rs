@@ -69,6 +69,11 @@ impl RecordSink for MemorySink {
         Ok(())
     }
 
+    fn skip(&mut self, position: &Position) {
+        self.durable
+            .advance(position.source_partition(), position.offset);
+    }
+
     fn stats(&self) -> SinkStats {
         self.stats
     }

@@ -188,6 +188,13 @@ impl RecordSink for LakeSink {
         Ok(())
     }
 
+    fn skip(&mut self, position: &Position) {
+        let sp = position.source_partition();
+        if let Some(offset) = self.batcher.pass_over(&sp, position.offset) {
+            self.durable.advance(sp, offset);
+        }
+    }
+
     fn stats(&self) -> SinkStats {
         SinkStats {
             buffered_bytes: self.batcher.buffered_bytes(),

@@ -2,6 +2,8 @@
 
     kafka_client.py consume BROKERS TOPIC N   print N message values, one per line
     kafka_client.py produce BROKERS TOPIC     send each stdin line as a message value
+    kafka_client.py produce BROKERS TOPIC K   ... the K-th (from 0) with a header
+                                              whose key is not UTF-8 (bytes ff fe)
 """
 import sys
 
@@ -27,10 +29,24 @@ def consume(brokers, topic, n):
         sys.exit(f"only {seen} of {n} messages within a minute")
 
 
-def produce(brokers, topic):
+class RawKey(str):
+    """A header key kafka-python sends as these bytes, UTF-8 or not (as any
+    non-Java producer may)."""
+
+    def __new__(cls, raw):
+        key = super().__new__(cls, "raw")
+        key.raw = raw
+        return key
+
+    def encode(self, *args, **kwargs):
+        return self.raw
+
+
+def produce(brokers, topic, bad_header_at=None):
     producer = KafkaProducer(bootstrap_servers=brokers, acks="all")
-    for line in sys.stdin:
-        producer.send(topic, line.rstrip("\n").encode("utf-8"))
+    for i, line in enumerate(sys.stdin):
+        headers = [(RawKey(b"\xff\xfe"), b"v")] if i == bad_header_at else None
+        producer.send(topic, line.rstrip("\n").encode("utf-8"), headers=headers)
     producer.flush()
     producer.close()
 
@@ -40,4 +56,4 @@ if __name__ == "__main__":
     if command == "consume":
         consume(brokers, topic, int(sys.argv[4]))
     else:
-        produce(brokers, topic)
+        produce(brokers, topic, int(sys.argv[4]) if len(sys.argv) > 4 else None)
