@@ -71,6 +71,7 @@ async fn main() {
 async fn run(args: Args) -> streamlake::Result<()> {
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
+    lake.check_writes().await?;
     let sink = LakeSink::builder(lake.clone())
         .table(&args.table)
         .partition_by(&args.partition_by)

@@ -112,6 +112,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
     }
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
+    lake.check_writes().await?;
     let assignment_timeout = (args.exit_when_idle.is_some() && args.assignment_timeout > 0.0)
         .then(|| Duration::from_secs_f64(args.assignment_timeout));
     let source = KafkaSource::builder(config)

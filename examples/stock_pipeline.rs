@@ -70,6 +70,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
     let (config, _mock) = brokers_or_mock(args.brokers.clone(), &args.set, &args.topic)?;
     let lake = Lake::open(&args.lake)?;
     lake.check().await?;
+    lake.check_writes().await?;
     eprintln!("lake: {lake}");
     let policy = || BadInputPolicy::named(&args.on_error, &lake);
 

@@ -161,6 +161,46 @@ impl Error {
         }
     }
 
+    /// The same error with `redact` applied to every text it shows (a
+    /// store error's text is carried over as a generic store error).
+    pub(crate) fn redacted(self, redact: &dyn Fn(&str) -> String) -> Self {
+        match self {
+            Error::Store {
+                operation,
+                key,
+                source,
+            } => {
+                let text = source.to_string();
+                let clean = redact(&text);
+                if clean == text {
+                    return Error::Store {
+                        operation,
+                        key,
+                        source,
+                    };
+                }
+                Error::Store {
+                    operation,
+                    key,
+                    source: object_store::Error::Generic {
+                        store: "S3",
+                        source: clean.into(),
+                    },
+                }
+            }
+            Error::Config(text) => Error::Config(redact(&text)),
+            Error::Unavailable { what, reason } => Error::Unavailable {
+                what,
+                reason: redact(&reason),
+            },
+            Error::Conflict { key, reason } => Error::Conflict {
+                key,
+                reason: redact(&reason),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

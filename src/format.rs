@@ -187,6 +187,11 @@ pub(crate) enum StreamDecompressor {
     Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
 }
 
+/// Compressed bytes decompressed at once by [`StreamDecompressor::write_up_to`]:
+/// small enough that no input (zstd's best case is about 128 KiB out of 3
+/// bytes in) can expand past a few MiB in one step.
+const STEP: usize = 64;
+
 impl StreamDecompressor {
     /// Decompresses the next chunk of input.
     pub(crate) fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
@@ -194,6 +199,29 @@ impl StreamDecompressor {
             StreamDecompressor::Gzip(d) => d.write_all(chunk),
             StreamDecompressor::Zstd(d) => d.write_all(chunk).and_then(|_| d.flush()),
         }
+    }
+
+    /// Decompresses `chunk` in small steps and stops once the output holds
+    /// more than `limit` bytes: a small, highly compressed input (a
+    /// "compression bomb") cannot expand much past the limit. True when it
+    /// stopped early.
+    pub(crate) fn write_up_to(&mut self, chunk: &[u8], limit: usize) -> std::io::Result<bool> {
+        for step in chunk.chunks(STEP) {
+            self.write(step)?;
+            if self.output().len() > limit {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Takes the first `n` bytes of output out (at most all of it).
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u8> {
+        let out = match self {
+            StreamDecompressor::Gzip(d) => d.get_mut(),
+            StreamDecompressor::Zstd(d) => d.get_mut(),
+        };
+        out.drain(..n.min(out.len())).collect()
     }
 
     /// What came out so far.
@@ -244,6 +272,24 @@ impl std::str::FromStr for Compression {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compression_bomb_is_decompressed_in_bounded_steps() {
+        // 200 MiB of zeros in a few KiB, and the same in gzip.
+        let zeros = vec![0u8; 200 << 20];
+        for compression in [Compression::zstd(), Compression::gzip()] {
+            let mut bomb = BytesMut::new();
+            compression.compress(&zeros, &mut bomb).unwrap();
+            assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+            let mut d = compression.stream_decompressor().unwrap().unwrap();
+            let limit = 1 << 20;
+            assert!(d.write_up_to(&bomb, limit).unwrap(), "stopped early");
+            let out = d.output().len();
+            assert!(out > limit && out < limit + (4 << 20), "{out} bytes out");
+            assert_eq!(d.take(10), [0; 10]);
+            assert_eq!(d.output().len(), out - 10);
+        }
+    }
 
     #[test]
     fn round_trips_and_is_deterministic() {

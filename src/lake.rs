@@ -11,6 +11,11 @@ use object_store::ObjectStore;
 
 use crate::error::{Error, Result};
 
+mod writes;
+
+pub(crate) use self::writes::WriteMode;
+use self::writes::Writes;
+
 /// Where a lake lives: any [`ObjectStore`] plus a root prefix inside it.
 ///
 /// ```
@@ -32,6 +37,8 @@ pub struct Lake {
     place: String,
     /// Values never to print (an S3 error body can echo signed headers).
     secrets: Vec<String>,
+    /// Whether objects are created conditionally (probed once).
+    writes: Writes,
 }
 
 impl Lake {
@@ -45,7 +52,44 @@ impl Lake {
             url,
             part_size: None,
             secrets: Vec::new(),
+            writes: Writes::new(),
         }
+    }
+
+    /// Accepts a store that ignores or refuses conditional creates
+    /// (`If-None-Match`), which is otherwise refused with
+    /// [`Error::Config`] at the first write: objects are then checked, then
+    /// written, and the lake is at-least-once under a concurrent writer
+    /// (exactly-once for replays). See [`check_writes`](Self::check_writes).
+    pub fn allow_unconditional_writes(mut self, allow: bool) -> Self {
+        self.writes = self.writes.allow_unconditional(allow);
+        self
+    }
+
+    /// Probes the store (create one object under `_streamlake/probe/`
+    /// twice, then remove it): fails with [`Error::Config`] when the store
+    /// ignores or refuses conditional creates and the lake does not
+    /// [allow unconditional writes](Self::allow_unconditional_writes). The
+    /// lake sink runs the same probe before its first write; call this to
+    /// find out at start-up. Needs write access.
+    pub async fn check_writes(&self) -> Result<()> {
+        self.write_mode().await.map(|_| ())
+    }
+
+    /// How objects are created here (probed once per lake and its clones).
+    pub(crate) async fn write_mode(&self) -> Result<WriteMode> {
+        self.writes
+            .mode(&self.store, &self.root, &self.place)
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
+    /// Probes with this client instead of the lake's own (for S3: one that
+    /// does not retry, since a 501 is an answer and not an outage).
+    #[cfg(feature = "s3")]
+    pub(crate) fn probe_with(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.writes = self.writes.probe_with(store);
+        self
     }
 
     /// Uploads objects larger than `bytes` in parts of that size (multipart
@@ -132,10 +176,7 @@ impl Lake {
         };
         // S3 list errors arrive as generic errors carrying the response, so
         // they are told apart by S3's (stable) error codes.
-        let mut text = e.to_string().replace(['\n', '\r'], " ");
-        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
-            text = text.replace(secret.as_str(), "<redacted>");
-        }
+        let text = self.redact(&e.to_string().replace(['\n', '\r'], " "));
         let has = |codes: &[&str]| codes.iter().any(|code| text.contains(code));
         let missing = matches!(e, object_store::Error::NotFound { .. }) || has(&["NoSuchBucket"]);
         let denied = matches!(
@@ -163,6 +204,35 @@ impl Lake {
                 reason: text,
             }
         })
+    }
+
+    /// `text` with the lake's secrets (S3 secret key, session token)
+    /// replaced: an S3 error body can echo signed headers.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        text
+    }
+
+    /// An [`Error::Store`] for a request of this lake, with the lake's
+    /// secrets kept out of its text.
+    pub(crate) fn store_error(
+        &self,
+        operation: &'static str,
+        key: impl ToString,
+        source: object_store::Error,
+    ) -> Error {
+        self.scrub(Error::store(operation, key, source))
+    }
+
+    /// `e` with the lake's secrets kept out of its text.
+    pub(crate) fn scrub(&self, e: Error) -> Error {
+        if self.secrets.iter().all(String::is_empty) {
+            return e;
+        }
+        e.redacted(&|text| self.redact(text))
     }
 
     /// The object store.

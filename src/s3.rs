@@ -70,6 +70,7 @@ pub struct S3Options {
     part_size: usize,
     max_retries: usize,
     retry_timeout: Duration,
+    allow_unconditional_writes: bool,
 }
 
 impl S3Options {
@@ -94,6 +95,7 @@ impl S3Options {
             part_size: 64 * 1024 * 1024,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
+            allow_unconditional_writes: false,
         };
         Ok(options
             .request_timeout(Duration::from_secs(30))
@@ -145,6 +147,10 @@ impl S3Options {
         }
         if let Some(v) = var("STREAMLAKE_S3_RETRY_TIMEOUT_SECS") {
             self.retry_timeout = seconds("STREAMLAKE_S3_RETRY_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = var("STREAMLAKE_S3_ALLOW_UNCONDITIONAL_WRITES") {
+            self.allow_unconditional_writes =
+                parse_bool("STREAMLAKE_S3_ALLOW_UNCONDITIONAL_WRITES", v)?;
         }
         if let Some(v) = var("STREAMLAKE_S3_REQUEST_TIMEOUT_SECS") {
             self = self.request_timeout(seconds("STREAMLAKE_S3_REQUEST_TIMEOUT_SECS", v)?);
@@ -243,6 +249,15 @@ impl S3Options {
         self
     }
 
+    /// Accepts a server that ignores or refuses conditional creates
+    /// (`If-None-Match`), which is otherwise refused at the first write:
+    /// objects are then checked, then written, at-least-once under a
+    /// concurrent writer (see [`Lake::check_writes`]).
+    pub fn allow_unconditional_writes(mut self, allow: bool) -> Self {
+        self.allow_unconditional_writes = allow;
+        self
+    }
+
     /// Time limit of one request attempt.
     pub fn request_timeout(self, timeout: Duration) -> Self {
         let key = AmazonS3ConfigKey::Client(ClientConfigKey::Timeout);
@@ -305,7 +320,12 @@ impl S3Options {
                 "S3 credentials need both an access key id and a secret access key".into(),
             ));
         }
-        let store = self.builder().build().map_err(|e| self.config_error(e))?;
+        let store = self
+            .builder(self.max_retries)
+            .build()
+            .map_err(|e| self.config_error(e))?;
+        // The conditional-write probe must not retry a 501 for minutes.
+        let probe = self.builder(0).build().map_err(|e| self.config_error(e))?;
         let url = match self.prefix.as_str() {
             "" => format!("s3://{}", self.bucket),
             prefix => format!("s3://{}/{prefix}", self.bucket),
@@ -325,15 +345,18 @@ impl S3Options {
         Ok(
             Lake::new(Arc::new(store), Path::from(self.prefix.as_str()), url)
                 .with_part_size(self.part_size)
-                .described_as(place, secrets),
+                .described_as(place, secrets)
+                .probe_with(Arc::new(probe))
+                .allow_unconditional_writes(self.allow_unconditional_writes),
         )
     }
 
-    /// object_store's builder with every setting.
-    fn builder(&self) -> AmazonS3Builder {
+    /// object_store's builder with every setting, retrying up to
+    /// `max_retries` times.
+    fn builder(&self, max_retries: usize) -> AmazonS3Builder {
         let retry = RetryConfig {
             backoff: BackoffConfig::default(),
-            max_retries: self.max_retries,
+            max_retries,
             retry_timeout: self.retry_timeout,
         };
         let builder = AmazonS3Builder::new()
@@ -398,6 +421,16 @@ impl fmt::Debug for S3Options {
         map.entry(&"max_retries", &self.max_retries);
         map.entry(&"retry_timeout", &self.retry_timeout);
         map.finish()
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::Config(format!(
+            "{key}={value:?}: expected true or false"
+        ))),
     }
 }
 

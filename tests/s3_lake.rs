@@ -468,3 +468,71 @@ async fn the_sink_conformance_suite_passes_on_s3() {
     s3.bucket("conformance");
     common::conformance::run_all(|name| s3.lake(&format!("s3://conformance/{name}"))).await;
 }
+
+/// An S3-compatible server that ignores `If-None-Match` (answers 200 and
+/// overwrites) or refuses it (501) would let a zombie writer replace a
+/// newer writer's objects. The lake refuses such a server at its first
+/// write, clearly and at once (a 501 is not retried for minutes), unless
+/// unconditional writes are allowed: then the records land, at-least-once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_ignores_or_refuses_conditional_creates_is_refused_unless_allowed() {
+    use common::fault_proxy::{Fault, FaultProxy};
+    use common::process::{step_timeout, within};
+
+    let s3 = S3Server::start();
+    s3.bucket("lake");
+    let records = StockTicks::new(3).rows(50);
+    for fault in [Fault::IgnoreIfNoneMatch, Fault::NotImplemented] {
+        let proxy = FaultProxy::start(s3.port(), fault);
+        let url = format!("s3://lake/{fault:?}");
+        let options = || s3.options(&url).endpoint(proxy.endpoint());
+        let sink = |lake: &streamlake::Lake| {
+            LakeSink::builder(lake.clone())
+                .table("stock")
+                .build()
+                .unwrap()
+        };
+
+        let lake = options().open().unwrap();
+        let err = within(
+            &format!("the probe ({fault:?})"),
+            step_timeout(),
+            || s3.recent_log(),
+            lake.check_writes(),
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Config(_)), "{text}");
+        assert!(
+            text.contains("If-None-Match") && text.contains(&proxy.endpoint()),
+            "{text}"
+        );
+        let mut refused = sink(&lake);
+        refused.write(records.clone()).await.unwrap();
+        let err = within(
+            "a refused flush",
+            step_timeout(),
+            String::new,
+            refused.flush(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(refused.take_durable().is_empty());
+
+        let lake = options().allow_unconditional_writes(true).open().unwrap();
+        let mut allowed = sink(&lake);
+        allowed.write(records.clone()).await.unwrap();
+        within(
+            "an allowed flush",
+            step_timeout(),
+            String::new,
+            allowed.flush(),
+        )
+        .await
+        .unwrap();
+        assert_same_rows(&rows(&lake, "stock").await, &values(&records), "allowed");
+        assert!(proxy.conditional.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    }
+}

@@ -4,9 +4,19 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
 use common::conformance::{run_all, sink};
+use common::faulty_store::{Faults, FaultyStore};
 use common::{assert_same_rows, numbered_records, rows, values};
-use streamlake::{Error, Lake, Position, RecordSink};
+use streamlake::object_store::ObjectStore;
+use streamlake::object_store::memory::InMemory;
+use streamlake::{
+    Error, Lake, Pipeline, Position, Record, RecordSink, RecordSource, SourceEvent, SourcePartition,
+};
 
 #[tokio::test]
 async fn the_conformance_suite_passes_in_memory() {
@@ -47,5 +57,139 @@ async fn a_failed_write_keeps_the_group_buffered_for_a_retry() {
         &rows(&lake, "stock").await,
         &values(&records),
         "after the retry",
+    );
+}
+
+/// A lake over a store wrapped to misbehave.
+fn faulty(faults: Faults, seed: u64) -> (Lake, Arc<FaultyStore>) {
+    let store = Arc::new(FaultyStore::new(Arc::new(InMemory::new()), faults, seed));
+    let lake = Lake::new(store.clone(), Default::default(), "memory://faulty");
+    (lake, store)
+}
+
+#[tokio::test]
+async fn the_conformance_suite_passes_on_a_slow_store() {
+    let faults = Faults {
+        delay: Duration::from_millis(1),
+        ..Faults::default()
+    };
+    run_all(|_| faulty(faults, 1).0).await;
+}
+
+/// A store that overwrites on `PutMode::Create`, or refuses it, is refused
+/// at the first write; allowed, it passes the suite (checked, then
+/// written: at-least-once only under a concurrent writer).
+#[tokio::test]
+async fn a_store_without_conditional_creates_is_refused_unless_allowed() {
+    for faults in [
+        Faults {
+            ignore_create: true,
+            ..Faults::default()
+        },
+        Faults {
+            refuse_create: true,
+            ..Faults::default()
+        },
+    ] {
+        let (lake, _) = faulty(faults, 1);
+        let err = lake.check_writes().await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{faults:?}: {err}");
+        let mut sink = sink(&lake);
+        sink.write(numbered_records(10, 1)).await.unwrap();
+        assert!(matches!(sink.flush().await, Err(Error::Config(_))));
+        run_all(|_| faulty(faults, 1).0.allow_unconditional_writes(true)).await;
+    }
+}
+
+/// A source that resumes after what was committed, as a consumer group
+/// or a checkpointed file does.
+struct Resumable {
+    records: Vec<Record>,
+    committed: Arc<Mutex<BTreeMap<SourcePartition, i64>>>,
+    next: usize,
+}
+
+#[async_trait]
+impl RecordSource for Resumable {
+    async fn poll(&mut self, max: usize) -> streamlake::Result<SourceEvent> {
+        let committed = self.committed.lock().unwrap().clone();
+        let batch: Vec<Record> = self.records[self.next..]
+            .iter()
+            .filter(|r| {
+                committed
+                    .get(&r.position.source_partition())
+                    .is_none_or(|c| r.position.offset > *c)
+            })
+            .take(max)
+            .cloned()
+            .collect();
+        if batch.is_empty() {
+            return Ok(SourceEvent::End);
+        }
+        let last = &batch[batch.len() - 1].position;
+        self.next = self
+            .records
+            .iter()
+            .position(|r| &r.position == last)
+            .unwrap()
+            + 1;
+        Ok(SourceEvent::Records {
+            records: batch,
+            rejected: Vec::new(),
+        })
+    }
+
+    async fn commit(&mut self, durable: &[Position]) -> streamlake::Result<()> {
+        let mut committed = self.committed.lock().unwrap();
+        for p in durable {
+            committed.insert(p.source_partition(), p.offset);
+        }
+        Ok(())
+    }
+}
+
+/// Requests fail at random (a flaky store); each failure ends the run, and
+/// each restart resumes from the commit: the lake ends with every record
+/// exactly once.
+#[tokio::test]
+async fn runs_failing_at_random_store_requests_and_restarting_end_exactly_once() {
+    let records = numbered_records(3_000, 3);
+    let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let committed = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut failures = 0;
+    for seed in 1.. {
+        let faults = Faults {
+            fail_per_mille: 20,
+            ..Faults::default()
+        };
+        let store = Arc::new(FaultyStore::new(inner.clone(), faults, seed));
+        let lake = Lake::new(store, Default::default(), "memory://flaky");
+        let source = Resumable {
+            records: records.clone(),
+            committed: committed.clone(),
+            next: 0,
+        };
+        match Pipeline::new(source, sink(&lake))
+            .batch_size(97)
+            .run()
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(matches!(e, Error::Store { .. }), "{e}");
+                failures += 1;
+            }
+        }
+        assert!(seed < 1_000, "no run finished");
+    }
+    assert!(
+        failures >= 3,
+        "only {failures} runs failed: the faults were not exercised"
+    );
+    let lake = Lake::new(inner, Default::default(), "memory://");
+    assert_same_rows(
+        &rows(&lake, "stock").await,
+        &values(&records),
+        &format!("after {failures} failed runs"),
     );
 }

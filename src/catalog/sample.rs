@@ -109,8 +109,11 @@ async fn decompressed_prefix(
         .await
         .map_err(|e| Error::store("get", key, e))?
     {
-        decompressor.write(&chunk).map_err(failed)?;
-        if decompressor.output().len() as u64 > limit {
+        let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+        if decompressor
+            .write_up_to(&chunk, limit_bytes)
+            .map_err(failed)?
+        {
             let mut out = decompressor.into_output();
             out.truncate(limit as usize);
             return Ok((out, true));

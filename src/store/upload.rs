@@ -1,15 +1,13 @@
 //! Creating objects that must not overwrite anything.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Error, Result};
 use crate::format::Compression;
-use crate::lake::Lake;
+use crate::lake::{Lake, WriteMode};
 
 /// How [`put_new`] succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,29 +18,30 @@ pub(crate) enum PutOutcome {
     Identical,
 }
 
-static WARNED_NO_CONDITIONAL_PUT: AtomicBool = AtomicBool::new(false);
-
 /// Parts of one multipart upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
 
 /// Creates `key` with `bytes` using a conditional put (`If-None-Match: *`
 /// on S3, a hard link on a local directory), so a finished object is never
-/// overwritten. An existing object with identical bytes counts as success;
-/// one with different bytes is a [`Error::Conflict`].
+/// overwritten. An existing object with identical content counts as
+/// success; one with different content is an [`Error::Conflict`].
 ///
-/// Stores without conditional writes fall back to check-then-put, which a
-/// concurrent writer can race: there the lake is at-least-once. So do
-/// objects above the lake's part size, which go up as multipart uploads
-/// (object_store's multipart API has no conditional mode).
+/// A lake whose store fails the conditional-write probe (and allows
+/// unconditional writes) checks, then writes: at-least-once under a
+/// concurrent writer. So do objects above the lake's part size, which go
+/// up as multipart uploads (object_store's multipart API has no
+/// conditional mode).
 pub(crate) async fn put_new(lake: &Lake, key: &Path, bytes: Bytes) -> Result<PutOutcome> {
-    let store = lake.store().as_ref();
-    if let Some(part_size) = lake.part_size().filter(|size| bytes.len() > *size) {
-        return put_new_multipart(store, key, bytes, part_size).await;
+    let mode = lake.write_mode().await?;
+    let multipart = lake.part_size().filter(|size| bytes.len() > *size);
+    if mode == WriteMode::CheckThenPut || multipart.is_some() {
+        return check_then_put(lake, key, bytes, multipart).await;
     }
     let options = PutOptions {
         mode: PutMode::Create,
         ..PutOptions::default()
     };
+    let store = lake.store().as_ref();
     match store
         .put_opts(key, PutPayload::from(bytes.clone()), options)
         .await
@@ -50,48 +49,37 @@ pub(crate) async fn put_new(lake: &Lake, key: &Path, bytes: Bytes) -> Result<Put
         Ok(_) => Ok(PutOutcome::Created),
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
-        ) => compare_existing(store, key, &bytes).await,
-        Err(object_store::Error::NotImplemented { .. }) => {
-            if !WARNED_NO_CONDITIONAL_PUT.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "object store {store} has no conditional put: objects are checked, then \
-                     written, and a concurrent writer can race (at-least-once)"
-                );
-            }
-            match store.head(key).await {
-                Ok(_) => compare_existing(store, key, &bytes).await,
-                Err(object_store::Error::NotFound { .. }) => {
-                    store
-                        .put(key, PutPayload::from(bytes))
-                        .await
-                        .map_err(|e| Error::store("put", key, e))?;
-                    Ok(PutOutcome::Created)
-                }
-                Err(e) => Err(Error::store("head", key, e)),
-            }
-        }
-        Err(e) => Err(Error::store("put", key, e)),
+        ) => compare_existing(lake, key, &bytes).await,
+        Err(e) => Err(lake.store_error("put", key, e)),
     }
 }
 
-/// Check-then-upload in parts: an existing object is compared as in
-/// [`put_new`]; otherwise the parts go up, a few at a time, and a failed
-/// upload is aborted so no orphaned parts are left behind.
-async fn put_new_multipart(
-    store: &dyn ObjectStore,
+/// An existing object is compared; otherwise the object goes up in one
+/// put, or in parts of `part_size` (a few at a time, aborted on failure so
+/// no orphaned parts stay behind).
+async fn check_then_put(
+    lake: &Lake,
     key: &Path,
     bytes: Bytes,
-    part_size: usize,
+    part_size: Option<usize>,
 ) -> Result<PutOutcome> {
+    let store = lake.store().as_ref();
     match store.head(key).await {
-        Ok(_) => return compare_existing(store, key, &bytes).await,
+        Ok(_) => return compare_existing(lake, key, &bytes).await,
         Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(Error::store("head", key, e)),
+        Err(e) => return Err(lake.store_error("head", key, e)),
     }
+    let Some(part_size) = part_size else {
+        store
+            .put(key, PutPayload::from(bytes))
+            .await
+            .map_err(|e| lake.store_error("put", key, e))?;
+        return Ok(PutOutcome::Created);
+    };
     let mut upload = store
         .put_multipart(key)
         .await
-        .map_err(|e| Error::store("multipart upload", key, e))?;
+        .map_err(|e| lake.store_error("multipart upload", key, e))?;
     let parts: Vec<_> = (0..bytes.len())
         .step_by(part_size)
         .map(|start| {
@@ -111,43 +99,100 @@ async fn put_new_multipart(
         if let Err(abort) = upload.abort().await {
             tracing::warn!("{key}: aborting the failed multipart upload failed too: {abort}");
         }
-        return Err(Error::store("multipart upload", key, e));
+        return Err(lake.store_error("multipart upload", key, e));
     }
     Ok(PutOutcome::Created)
 }
 
-/// A compressed object written by another build (another compressor
-/// version) differs in bytes but not in content; that is still a replay.
-fn same_after_decompression(key: &Path, a: &[u8], b: &[u8]) -> bool {
+/// Identical when the stored object has the same bytes, or (compressed
+/// objects written by another build, another compressor version) the same
+/// bytes after decompression; else a conflict. Streamed: neither object is
+/// decompressed whole.
+async fn compare_existing(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<PutOutcome> {
     let compression = Compression::from_file_name(key.as_ref());
-    compression != Compression::None
-        && matches!(
-            (compression.decompress(a), compression.decompress(b)),
-            (Ok(a), Ok(b)) if a == b
-        )
+    let (same, stored) = same_bytes(lake, key, bytes).await?;
+    if same
+        || (compression != Compression::None
+            && same_after_decompression(lake, key, bytes, compression).await?)
+    {
+        return Ok(PutOutcome::Identical);
+    }
+    Err(Error::Conflict {
+        key: key.to_string(),
+        reason: format!(
+            "an object with different content ({stored} bytes, this writer has {}) already \
+             exists: another writer is active on the same source partition, or the source \
+             changed",
+            bytes.len()
+        ),
+    })
 }
 
-async fn compare_existing(store: &dyn ObjectStore, key: &Path, bytes: &[u8]) -> Result<PutOutcome> {
-    let existing = store
+/// The stored object's chunks, as they arrive.
+async fn stored_chunks<'a>(
+    lake: &'a Lake,
+    key: &Path,
+) -> Result<impl futures::Stream<Item = Result<Bytes>> + use<'a>> {
+    let got = lake
+        .store()
         .get(key)
         .await
-        .map_err(|e| Error::store("get", key, e))?
-        .bytes()
-        .await
-        .map_err(|e| Error::store("get", key, e))?;
-    if existing == bytes || same_after_decompression(key, &existing, bytes) {
-        Ok(PutOutcome::Identical)
-    } else {
-        Err(Error::Conflict {
-            key: key.to_string(),
-            reason: format!(
-                "an object with different content ({} bytes, this writer has {}) already exists: \
-                 another writer is active on the same source partition, or the source changed",
-                existing.len(),
-                bytes.len()
-            ),
-        })
+        .map_err(|e| lake.store_error("get", key, e))?;
+    let key = key.clone();
+    Ok(got
+        .into_stream()
+        .map(move |chunk| chunk.map_err(|e| lake.store_error("get", &key, e))))
+}
+
+/// Whether the stored object is exactly `bytes`, and its size.
+async fn same_bytes(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<(bool, usize)> {
+    let mut chunks = std::pin::pin!(stored_chunks(lake, key).await?);
+    let (mut at, mut same) = (0, true);
+    while let Some(chunk) = chunks.try_next().await? {
+        same = same && bytes.get(at..at + chunk.len()) == Some(&chunk[..]);
+        at += chunk.len();
     }
+    Ok((same && at == bytes.len(), at))
+}
+
+/// Whether the stored object and `bytes` decompress to the same content,
+/// decompressing both in step and keeping only what one is ahead.
+async fn same_after_decompression(
+    lake: &Lake,
+    key: &Path,
+    bytes: &[u8],
+    compression: Compression,
+) -> Result<bool> {
+    let failed = |e| Error::io(format!("decompressing {key}"), e);
+    let decompressor = || compression.stream_decompressor().map_err(failed);
+    let (Some(mut stored), Some(mut ours)) = (decompressor()?, decompressor()?) else {
+        return Ok(false);
+    };
+    let mut ours_in = bytes.chunks(64 * 1024);
+    let mut chunks = std::pin::pin!(stored_chunks(lake, key).await?);
+    while let Some(chunk) = chunks.try_next().await? {
+        for step in chunk.chunks(4096) {
+            if stored.write(step).is_err() {
+                return Ok(false);
+            }
+            while ours.output().len() < stored.output().len() {
+                match ours_in.next() {
+                    Some(next) => ours.write(next).map_err(failed)?,
+                    None => break,
+                }
+            }
+            let n = stored.output().len().min(ours.output().len());
+            if stored.take(n) != ours.take(n) {
+                return Ok(false);
+            }
+        }
+    }
+    for next in ours_in {
+        ours.write(next).map_err(failed)?;
+    }
+    Ok(stored
+        .finish()
+        .is_ok_and(|rest| ours.finish().is_ok_and(|mine| rest == mine)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 #[cfg(feature = "kafka")]
 pub mod broker;
 pub mod conformance;
+#[cfg(feature = "s3")]
+pub mod fault_proxy;
+pub mod faulty_store;
 #[cfg(feature = "kafka")]
 pub mod lake_writer;
 pub mod process;

@@ -67,6 +67,10 @@ impl S3Server {
         self.log.recent()
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

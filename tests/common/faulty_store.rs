@@ -1,0 +1,148 @@
+//! A fault-injecting wrapper around a real object store: it fails a chosen
+//! fraction of requests (as a transient outage would), delays requests,
+//! ignores `PutMode::Create` (a store that overwrites), or answers it with
+//! `NotImplemented`. Everything else is the wrapped store's.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use streamlake::object_store::path::Path;
+use streamlake::object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+use super::Rng;
+
+/// What the wrapper does.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// Fails this many in a thousand data requests (puts and gets) with a
+    /// generic (retryable) error.
+    pub fail_per_mille: u64,
+    /// Sleeps this long before each request.
+    pub delay: Duration,
+    /// Treats `PutMode::Create` as a plain put (overwrites).
+    pub ignore_create: bool,
+    /// Answers `PutMode::Create` with `NotImplemented`.
+    pub refuse_create: bool,
+}
+
+pub struct FaultyStore {
+    inner: Arc<dyn ObjectStore>,
+    faults: Faults,
+    rng: Mutex<Rng>,
+    /// Requests failed on purpose.
+    pub failed: AtomicU64,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, faults: Faults, seed: u64) -> Self {
+        Self {
+            inner,
+            faults,
+            rng: Mutex::new(Rng(seed | 1)),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    async fn before(&self, what: &str, location: &Path) -> Result<()> {
+        if !self.faults.delay.is_zero() {
+            tokio::time::sleep(self.faults.delay).await;
+        }
+        let roll = self.rng.lock().unwrap().below(1000);
+        if roll < self.faults.fail_per_mille {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(streamlake::object_store::Error::Generic {
+                store: "faulty",
+                source: format!("injected failure of {what} {location}").into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultyStore({})", self.inner)
+    }
+}
+
+impl fmt::Debug for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultyStore({:?}, {:?})", self.inner, self.faults)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        mut opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.before("put", location).await?;
+        if matches!(opts.mode, PutMode::Create) {
+            if self.faults.refuse_create {
+                return Err(streamlake::object_store::Error::NotImplemented {
+                    operation: "PutMode::Create".into(),
+                    implementer: "FaultyStore".into(),
+                });
+            }
+            if self.faults.ignore_create {
+                opts.mode = PutMode::Overwrite;
+            }
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.before("multipart upload", location).await?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.before("get", location).await?;
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.before("get", location).await?;
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
