@@ -1,103 +1,109 @@
-//! Civil-date arithmetic for record timestamps (UTC, proleptic Gregorian),
-//! small enough not to need a date crate.
+//! Record timestamps (milliseconds since the epoch, UTC) to and from civil
+//! dates, on `chrono`: out-of-range and malformed values are `None`, never
+//! an overflow.
 
-const MS_PER_DAY: i64 = 86_400_000;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike};
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days since 1970-01-01 of a civil date, if it exists.
+pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    Some(date.signed_duration_since(NaiveDate::default()).num_days())
 }
 
-/// The civil date (year, month, day) of a day number since 1970-01-01.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Parts of a timestamp in milliseconds since the epoch:
-/// (year, month, day, hour).
-pub(crate) fn civil_from_millis(millis: i64) -> (i64, u32, u32, u32) {
-    let days = millis.div_euclid(MS_PER_DAY);
-    let hour = (millis.rem_euclid(MS_PER_DAY) / 3_600_000) as u32;
-    let (y, m, d) = civil_from_days(days);
-    (y, m, d, hour)
-}
-
-/// `YYYY-MM-DD` of a day number.
+/// `YYYY-MM-DD` of a day number since 1970-01-01.
 pub(crate) fn format_date(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    NaiveDate::default()
+        .checked_add_signed(chrono::TimeDelta::try_days(days).unwrap_or_default())
+        .map_or_else(
+            || "invalid-date".into(),
+            |d| d.format("%Y-%m-%d").to_string(),
+        )
+}
+
+/// (year, month, day, hour) of a timestamp, if it is a representable time.
+pub(crate) fn civil_from_millis(millis: i64) -> Option<(i32, u32, u32, u32)> {
+    let t = DateTime::from_timestamp_millis(millis)?;
+    Some((t.year(), t.month(), t.day(), t.hour()))
 }
 
 /// Parses `YYYY-MM-DD`, optionally followed by `T` or a space and
-/// `HH:MM[:SS[.fff]]` and an optional `Z`, into milliseconds since the epoch
-/// (UTC). Returns `None` for anything else.
+/// `HH:MM[:SS[.fraction]]` and an optional `Z`, into milliseconds since the
+/// epoch (UTC). Every field is unsigned digits of its fixed width; anything
+/// else (a sign, an out-of-range field) is `None`.
 pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let year: i64 = text.get(0..4)?.parse().ok()?;
-    let month: u32 = text.get(5..7)?.parse().ok()?;
-    let day: u32 = text.get(8..10)?.parse().ok()?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    let mut millis = days_from_civil(year, month, day) * MS_PER_DAY;
-    let rest = text[10..].trim_end_matches('Z');
-    if rest.is_empty() {
-        return Some(millis);
-    }
-    let time = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
-    let mut parts = time.splitn(3, ':');
-    let hour: i64 = parts.next()?.parse().ok()?;
-    let minute: i64 = parts.next()?.parse().ok()?;
-    let seconds: f64 = parts.next().map_or(Some(0.0), |s| s.parse().ok())?;
-    if hour > 23 || minute > 59 || !(0.0..61.0).contains(&seconds) {
-        return None;
-    }
-    millis += hour * 3_600_000 + minute * 60_000 + (seconds * 1000.0).round() as i64;
-    Some(millis)
+    let date = NaiveDate::from_ymd_opt(
+        number(&b[0..4])? as i32,
+        number(&b[5..7])?,
+        number(&b[8..10])?,
+    )?;
+    let rest = text[10..].strip_suffix('Z').unwrap_or(&text[10..]);
+    let time = match rest.as_bytes() {
+        [] => NaiveTime::MIN,
+        [b'T' | b' ', time @ ..] => time_of_day(time)?,
+        _ => return None,
+    };
+    Some(date.and_time(time).and_utc().timestamp_millis())
 }
 
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+/// `HH:MM[:SS[.fraction]]`.
+fn time_of_day(b: &[u8]) -> Option<NaiveTime> {
+    if b.len() < 5 || b[2] != b':' {
+        return None;
     }
+    let (hour, minute) = (number(&b[0..2])?, number(&b[3..5])?);
+    let (second, nanos) = match &b[5..] {
+        [] => (0, 0),
+        [b':', s0, s1, rest @ ..] => {
+            let second = number(&[*s0, *s1])?;
+            let nanos = match rest {
+                [] => 0,
+                [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+                    number(digits)? * 10u32.pow(9 - digits.len() as u32)
+                }
+                _ => return None,
+            };
+            (second, nanos)
+        }
+        _ => return None,
+    };
+    // A leap second (60) is the last nanoseconds of second 59.
+    match second {
+        60 => NaiveTime::from_hms_nano_opt(hour, minute, 59, 1_000_000_000 + nanos),
+        _ => NaiveTime::from_hms_nano_opt(hour, minute, second, nanos),
+    }
+}
+
+/// Unsigned decimal digits, at most nine of them.
+fn number(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MS_PER_DAY: i64 = 86_400_000;
+
     #[test]
     fn civil_round_trip_and_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(1987, 1, 5), 6213);
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(1987, 1, 5), Some(6213));
+        assert_eq!(days_from_civil(1987, 2, 30), None);
         assert_eq!(format_date(6213), "1987-01-05");
-        for days in -800_000..800_000i64 {
-            if days % 997 == 0 {
-                let (y, m, d) = civil_from_days(days);
-                assert_eq!(days_from_civil(y, m, d), days);
-            }
-        }
+        assert_eq!(
+            civil_from_millis(6213 * MS_PER_DAY + 3_723_500),
+            Some((1987, 1, 5, 1))
+        );
+        assert_eq!(civil_from_millis(-1), Some((1969, 12, 31, 23)));
+        assert_eq!(civil_from_millis(i64::MAX), None);
+        assert_eq!(civil_from_millis(i64::MIN), None);
     }
 
     #[test]
@@ -108,9 +114,11 @@ mod tests {
             Some(6213 * MS_PER_DAY + 3_723_500)
         );
         assert_eq!(
-            civil_from_millis(6213 * MS_PER_DAY + 3_723_500),
-            (1987, 1, 5, 1)
+            parse_timestamp("1987-01-05 01:02"),
+            Some(6213 * MS_PER_DAY + 3_720_000)
         );
+        assert!(parse_timestamp("2000-02-29").is_some());
+        assert!(parse_timestamp("2016-12-31T23:59:60Z").is_some());
         for bad in [
             "",
             "1987-13-01",
@@ -118,9 +126,17 @@ mod tests {
             "87-01-05",
             "1987-01-05x",
             "HSI",
+            "2001-01-01T-99999999999999:00",
+            "2001-01-01T99999999999999:00",
+            "2001-01-01T24:00",
+            "2001-01-01T1:00",
+            "2001-01-01T01:00:00.",
+            "2001-01-01T01:00:00.1234567890",
+            "+001-01-01",
+            "-001-01-01",
+            "2001-+1-01",
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
-        assert!(parse_timestamp("2000-02-29").is_some());
     }
 }

@@ -72,7 +72,7 @@ struct IndexState {
 impl StockTicks {
     /// An endless generator for `seed`, on stream `synthetic`.
     pub fn new(seed: u64) -> Self {
-        let start = days_from_civil(1990, 1, 2);
+        let start = days_from_civil(1990, 1, 2).expect("a valid date");
         Self {
             stream: "synthetic".into(),
             rng: SplitMix64(seed),

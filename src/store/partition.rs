@@ -139,10 +139,12 @@ impl PartitionTemplate {
     ) -> Result<String, String> {
         let mut out = String::with_capacity(self.source.len() + 16);
         let time = || {
-            timestamp.map(civil_from_millis).ok_or_else(|| {
+            let millis = timestamp.ok_or_else(|| {
                 "the partition template uses the record time, and the record has no timestamp"
                     .to_string()
-            })
+            })?;
+            civil_from_millis(millis)
+                .ok_or_else(|| format!("record timestamp {millis} is out of range"))
         };
         for piece in &self.pieces {
             match piece {
@@ -238,6 +240,15 @@ mod tests {
         let got = render("k={v}", r#"{"v":"a/b=c:d%e#f ü"}"#, None).unwrap();
         assert_eq!(got, "k=a%2Fb%3Dc%3Ad%25e%23f ü");
         assert_eq!(render("k={v}", r#"{"v":".."}"#, None).unwrap(), "k=..");
+    }
+
+    #[test]
+    fn a_record_time_out_of_range_is_refused_not_wrapped() {
+        for ts in [i64::MAX, i64::MIN, 8_640_000_000_000_000_000] {
+            let err = render("dt={@date}", "{}", Some(ts)).unwrap_err();
+            assert!(err.contains("out of range"), "{ts}: {err}");
+        }
+        assert_eq!(render("dt={@date}", "{}", Some(-1)).unwrap(), "dt=1969-12-31");
     }
 
     #[test]
