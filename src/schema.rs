@@ -186,7 +186,10 @@ mod tests {
         assert_eq!(json(r#""1990-01-02T10:00:00Z""#), Some(Timestamp));
         assert_eq!(json(r#""1990-13-02""#), Some(String));
         assert_eq!(json(r#""2001-01-01T-99999999999999:00""#), Some(String));
-        assert_eq!(ColumnType::of_text("2001-01-01T99999999999999:00"), Some(String));
+        assert_eq!(
+            ColumnType::of_text("2001-01-01T99999999999999:00"),
+            Some(String)
+        );
         assert_eq!(json(r#""HSI""#), Some(String));
         assert_eq!(json(r#"{"a":1}"#), Some(String));
         assert_eq!(json("[1]"), Some(String));

@@ -1,14 +1,18 @@
 //! [`RecordSource`]: where records come from, and where durable positions
 //! are committed back to.
 
+mod csv_builder;
 mod csv_cell;
+mod csv_checkpoint;
 mod csv_file;
+mod csv_reader;
 mod generator;
 mod memory;
 
 use async_trait::async_trait;
 
-pub use self::csv_file::{CsvSource, CsvSourceBuilder};
+pub use self::csv_builder::CsvSourceBuilder;
+pub use self::csv_file::CsvSource;
 pub use self::generator::StockTicks;
 pub use self::memory::MemorySource;
 use crate::error::Result;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{assert_same_rows, objects, rows};
@@ -208,4 +209,169 @@ async fn non_json_values_name_stream_partition_and_offset() {
         committed.lock().unwrap().last(),
         Some(&Position::new("stock", 2, 9))
     );
+}
+
+/// Reads `csv` into a memory lake with the dead-letter policy and `source`
+/// options; returns the lake.
+async fn dead_letter_all(csv: &Path, builder: streamlake::CsvSourceBuilder) -> Lake {
+    let lake = Lake::memory();
+    let source = builder.open(csv).unwrap();
+    let sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .build()
+        .unwrap();
+    Pipeline::new(source, sink)
+        .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
+        .run()
+        .await
+        .unwrap();
+    lake
+}
+
+/// The dead letters of a lake: line → (raw, reason).
+async fn letters(lake: &Lake) -> BTreeMap<i64, (String, String)> {
+    objects(lake, "_errors")
+        .await
+        .into_values()
+        .map(|bytes| {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let raw = v["raw"].as_str().unwrap().to_string();
+            let reason = v["reason"].as_str().unwrap().to_string();
+            (v["offset"].as_i64().unwrap(), (raw, reason))
+        })
+        .collect()
+}
+
+/// A well-formed row over two lines (a quoted newline) refused for its
+/// content is rejected whole: its continuation line is not read as a row.
+#[tokio::test]
+async fn a_multi_line_row_refused_for_its_content_is_rejected_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("multi.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{HEADER}HSI,1987-01-05,1,2,0.5,1.5,1.5,0.0,0.2\n\
+             \"HSI\nNYA\",1987-01-06,1,2,0.5,x,1.5,0.0,0.2\n\
+             NYA,1987-01-07,1,2,0.5,1.5,1.5,0.0,0.2\n"
+        ),
+    )
+    .unwrap();
+    let declared = CsvSource::builder().columns(streamlake::StockTicks::columns());
+    let lake = dead_letter_all(&csv, declared).await;
+    let rows = rows(&lake, "stock").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let letters = letters(&lake).await;
+    let (raw, reason) = &letters[&3];
+    assert_eq!(raw, "\"HSI\nNYA\",1987-01-06,1,2,0.5,x,1.5,0.0,0.2");
+    assert!(
+        reason.contains("line 3") && reason.contains("\"Close\""),
+        "{reason}"
+    );
+    assert_eq!(letters.len(), 1, "{letters:?}");
+}
+
+/// Text where the column holds numbers (the stock file's `Close`) is bad
+/// input naming file, line and column; a whole-number column meeting a
+/// fraction widens instead. (Types are inferred from the first row here,
+/// as from the first 1,000 rows of a real file.)
+#[tokio::test]
+async fn a_word_in_a_number_column_is_bad_input_and_numbers_widen() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("typed.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{HEADER}N225,2001-01-01,1,2,3,4,5,6,7\n\
+             N225,2001-01-02,1,2,3,x,5,6,7\n\
+             N225,2001-01-03,1,2,3,4.5,5,6,7\n"
+        ),
+    )
+    .unwrap();
+    let source = CsvSource::builder().infer_rows(1).open(&csv).unwrap();
+    let sink = LakeSink::builder(Lake::memory())
+        .table("stock")
+        .build()
+        .unwrap();
+    let err = Pipeline::new(source, sink).run().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("typed.csv line 3") && text.contains("\"Close\"") && text.contains("\"x\""),
+        "{text}"
+    );
+    let lake = dead_letter_all(&csv, CsvSource::builder().infer_rows(1)).await;
+    let mut got = rows(&lake, "stock").await;
+    got.sort();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].contains(r#""Close":4.5"#), "{got:?}");
+    // Declared types win over what the first rows suggest.
+    let source = CsvSource::builder()
+        .columns(vec![streamlake::Column::new(
+            "Close",
+            streamlake::ColumnType::String,
+        )])
+        .open(&csv)
+        .unwrap();
+    let close = source
+        .column_types()
+        .into_iter()
+        .find(|c| c.name == "Close")
+        .unwrap();
+    assert_eq!(close.column_type, streamlake::ColumnType::String);
+}
+
+/// One stray quote near the start of a large file: the parser would buffer
+/// the rest of the file as one record. Past the record-size cap only the
+/// quote's line is rejected, and every row after it is read.
+#[tokio::test]
+async fn a_stray_quote_cannot_make_one_record_of_the_rest_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("stray.csv");
+    let mut text = format!("{HEADER}HSI,1987-01-05,\"1,2,0.5,1.5,1.5,0.0,0.2\n");
+    for i in 0..2_000 {
+        text.push_str(&format!("NYA,1987-01-06,{i},2,0.5,1.5,1.5,0.0,0.2\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let builder = CsvSource::builder().max_record_bytes(4096);
+    let lake = dead_letter_all(&csv, builder).await;
+    assert_eq!(rows(&lake, "stock").await.len(), 2_000);
+    let letters = letters(&lake).await;
+    assert_eq!(letters.keys().copied().collect::<Vec<_>>(), [2]);
+    assert!(
+        letters[&2].1.contains("longer than 4096"),
+        "{:?}",
+        letters[&2]
+    );
+}
+
+/// A checkpoint is tied to the file it was written for: reused for another
+/// file at the same path, it is refused instead of skipping rows.
+#[tokio::test]
+async fn a_checkpoint_reused_for_another_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path());
+    ingest(&csv, &Lake::memory(), BadInputPolicy::Skip)
+        .await
+        .unwrap();
+    // Same name, other rows; then the same file grown by a row: resumes.
+    let original = std::fs::read(&csv).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{HEADER}NYA,1999-01-01,1,2,0.5,1.5,1.5,0.0,0.2\n"),
+    )
+    .unwrap();
+    let err = ingest(&csv, &Lake::memory(), BadInputPolicy::Skip)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(_)) && err.to_string().contains("does not belong"),
+        "{err}"
+    );
+    let mut grown = original;
+    grown.extend_from_slice(b"NYA,1999-01-01,1,2,0.5,1.5,1.5,0.0,0.2\n");
+    std::fs::write(&csv, grown).unwrap();
+    let stats = ingest(&csv, &Lake::memory(), BadInputPolicy::Skip)
+        .await
+        .unwrap();
+    assert_eq!(stats.records_out, 1, "only the new row");
 }

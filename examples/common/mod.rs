@@ -159,6 +159,11 @@ pub struct Rows {
     /// CSV column that holds each row's time ("" for none).
     #[arg(long, default_value = "Date")]
     pub timestamp_column: String,
+    /// CSV column types: "infer" (from the first 1,000 rows) or "stock"
+    /// (the stock dataset's declared columns); a cell that does not fit its
+    /// column is bad input.
+    #[arg(long, default_value = "infer", value_parser = ["infer", "stock"])]
+    pub schema: String,
 }
 
 impl Rows {
@@ -171,6 +176,9 @@ impl Rows {
     ) -> streamlake::Result<Box<dyn RecordSource>> {
         if let Some(path) = &self.csv {
             let mut builder = CsvSource::builder();
+            if self.schema == "stock" {
+                builder = builder.columns(StockTicks::columns());
+            }
             if !self.timestamp_column.is_empty() {
                 builder = builder.timestamp_column(&self.timestamp_column);
             }

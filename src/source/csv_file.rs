@@ -1,68 +1,81 @@
 //! CSV file source: rows become JSON-object records keyed by the header
-//! names, resumable from a checkpoint file.
+//! names, typed by column, resumable from a checkpoint file.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
 
-use super::csv_cell::write_cell;
+use super::csv_builder::CsvSourceBuilder;
+use super::csv_cell::{CellType, write_typed_cell};
+use super::csv_checkpoint::{Checkpoint, FileHead};
+use super::csv_reader::{Capped, TOO_LONG};
 use super::{RecordSource, SourceEvent};
 use crate::error::{Error, Result};
 use crate::record::{Position, Record};
 use crate::rejected::Rejected;
+use crate::schema::{Column, ColumnType};
 use crate::time::parse_timestamp;
 
 /// Reads a CSV file with a header row, one record per row.
 ///
 /// Each row becomes a JSON object whose keys are the header names exactly
-/// (`"Adj Close"` stays `"Adj Close"`). Cells that are JSON numbers
-/// (`2568.300049`, `-3`, `1e5`, but not `007` or `1,000`) are written as
-/// numbers, byte for byte; empty cells as `null`; everything else as a
-/// string. Positions are `{stream}/0@{line}`, with the line where the row
-/// starts (the header is line 1).
+/// (`"Adj Close"` stays `"Adj Close"`). Cells are typed by column: the
+/// types are declared ([`CsvSourceBuilder::columns`]) or inferred from the
+/// first rows (1,000 by default, as the crawler and DuckDB's
+/// `read_csv_auto` do). Numbers are written byte for byte, dates and text
+/// as strings, empty cells as `null`; a `bigint` column that meets `1.5`
+/// becomes `double`. A cell that does not fit its column (a word where a
+/// number or a date belongs) makes the row bad input naming file, line
+/// and column. Positions are `{stream}/0@{line}`, with the line where the
+/// row starts (the header is line 1).
 ///
-/// A row with the wrong number of cells or invalid UTF-8 becomes a
-/// [`Rejected`] naming the file and line; if such a row spans several lines
-/// (an unbalanced quote), only its first line is rejected and reading goes
-/// on at the next line, so one bad quote cannot swallow the rows after it.
+/// A bad row becomes a [`Rejected`] with all of its lines. The exception
+/// is a quote that never closes (the row has the wrong number of cells and
+/// runs over several lines, or past the record-size cap, 1 MiB by
+/// default): then only its first line is rejected and reading goes on at
+/// the next line, so one bad quote cannot swallow the rows after it.
 ///
 /// With a checkpoint file, [`commit`](RecordSource::commit) persists the
-/// position after the last durable row (atomically: temp file + rename), and
-/// opening again resumes there.
+/// position after the last durable row (atomically: temp file + rename),
+/// and opening again resumes there. The checkpoint names the file it was
+/// written for (its first bytes): opening another file with it is an
+/// error, never a silent skip of rows.
 #[derive(Debug)]
 pub struct CsvSource {
-    reader: csv::Reader<File>,
-    raw: File,
-    path: PathBuf,
-    stream: Arc<str>,
-    names: Vec<String>,
+    pub(super) reader: csv::Reader<Capped>,
+    pub(super) raw: File,
+    pub(super) path: PathBuf,
+    pub(super) head: FileHead,
+    pub(super) stream: Arc<str>,
+    pub(super) names: Vec<String>,
     /// Header names as JSON object keys: `"name":`.
-    columns: Vec<Bytes>,
-    timestamp_column: Option<usize>,
-    checkpoint: Option<PathBuf>,
+    pub(super) keys: Vec<Bytes>,
+    pub(super) types: Vec<CellType>,
+    pub(super) timestamp_column: Option<usize>,
+    pub(super) checkpoint: Option<PathBuf>,
     /// Line of each row handed out and not yet committed, with the reader
     /// position just after it.
-    uncommitted: VecDeque<(i64, csv::Position)>,
-    record: csv::ByteRecord,
+    pub(super) uncommitted: VecDeque<(i64, csv::Position)>,
+    pub(super) record: csv::ByteRecord,
 }
 
-/// Options for opening a [`CsvSource`].
-#[derive(Clone, Debug, Default)]
-pub struct CsvSourceBuilder {
-    stream: Option<String>,
-    checkpoint: Option<PathBuf>,
-    timestamp_column: Option<String>,
+/// How a row failed: only its first line, or all of it, is rejected.
+enum Bad {
+    /// A quote that never closes: the first line alone.
+    FirstLine(String),
+    /// Everything from the row's start to its end.
+    Row(String),
 }
 
 impl CsvSource {
-    /// Options with defaults: stream named after the file, no checkpoint, no
-    /// record timestamps.
+    /// Options with defaults: stream named after the file, column types
+    /// inferred from the first 1,000 rows, no checkpoint, no record
+    /// timestamps, records of at most 1 MiB.
     pub fn builder() -> CsvSourceBuilder {
         CsvSourceBuilder::default()
     }
@@ -77,39 +90,56 @@ impl CsvSource {
         &self.names
     }
 
+    /// The column types (declared or inferred; widened as rows came).
+    /// Columns read cell by cell (no inference) are `string` here.
+    pub fn column_types(&self) -> Vec<Column> {
+        self.names
+            .iter()
+            .zip(&self.types)
+            .map(|(name, t)| match t {
+                CellType::Typed(t) => Column::new(name, *t),
+                CellType::Untyped => Column::new(name, ColumnType::String),
+            })
+            .collect()
+    }
+
     fn next_event(&mut self, max_records: usize) -> Result<SourceEvent> {
         let mut records = Vec::with_capacity(max_records.min(4096));
         let mut rejected = Vec::new();
         while records.len() + rejected.len() < max_records.max(1) {
             let start = self.reader.position().clone();
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| Error::io(format!("reading {}", self.path.display()), e.into()))?;
-            if !more {
-                break;
-            }
-            let start = self.record.position().cloned().unwrap_or(start);
-            let line = start.line() as i64;
-            let position = Position {
-                stream: self.stream.clone(),
-                partition: 0,
-                offset: line,
-            };
-            let mut next = self.reader.position().clone();
-            match self.row_to_record(position.clone()) {
-                Ok(record) => records.push(record),
-                Err(reason) => {
-                    if next.line() > start.line() + 1 {
-                        // A multi-line bad row: reject only its first line.
-                        next = self.seek_to_next_line(&start)?;
+            self.reader.get_mut().record_starts_at(start.byte());
+            let read = self.reader.read_byte_record(&mut self.record);
+            let (start, bad) = match read {
+                Ok(false) => break,
+                Ok(true) => {
+                    let start = self.record.position().cloned().unwrap_or(start);
+                    let position = self.position(&start);
+                    match self.row_to_record(position) {
+                        Ok(record) => {
+                            let next = self.reader.position().clone();
+                            self.uncommitted.push_back((start.line() as i64, next));
+                            records.push(record);
+                            continue;
+                        }
+                        Err(bad) => (start, bad),
                     }
-                    let raw = self.raw_bytes(start.byte(), next.byte())?;
-                    let reason = format!("{} line {line}: {reason}", self.path.display());
-                    rejected.push(Rejected::new(position, raw, reason));
                 }
-            }
-            self.uncommitted.push_back((line, next));
+                Err(e) if e.to_string().contains(TOO_LONG) => {
+                    let cap = self.reader.get_ref().cap();
+                    (
+                        start,
+                        Bad::FirstLine(format!("a record longer than {cap} bytes")),
+                    )
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("reading {}", self.path.display()),
+                        e.into(),
+                    ));
+                }
+            };
+            rejected.push(self.reject(&start, bad)?);
         }
         if records.is_empty() && rejected.is_empty() {
             return Ok(SourceEvent::End);
@@ -117,33 +147,66 @@ impl CsvSource {
         Ok(SourceEvent::Records { records, rejected })
     }
 
-    fn row_to_record(&self, position: Position) -> Result<Record, String> {
+    fn position(&self, start: &csv::Position) -> Position {
+        Position {
+            stream: self.stream.clone(),
+            partition: 0,
+            offset: start.line() as i64,
+        }
+    }
+
+    /// A rejected row with its raw lines; reading goes on after them (or,
+    /// for a quote that never closes, at the next line).
+    fn reject(&mut self, start: &csv::Position, bad: Bad) -> Result<Rejected> {
+        let line = start.line() as i64;
+        let (next, why) = match bad {
+            Bad::FirstLine(why) => (self.seek_to_next_line(start)?, why),
+            Bad::Row(why) => (self.reader.position().clone(), why),
+        };
+        let raw = self.raw_bytes(start.byte(), next.byte())?;
+        let reason = format!("{} line {line}: {why}", self.path.display());
+        self.uncommitted.push_back((line, next));
+        Ok(Rejected::new(self.position(start), raw, reason))
+    }
+
+    fn row_to_record(&mut self, position: Position) -> std::result::Result<Record, Bad> {
         let row = &self.record;
-        if row.len() != self.columns.len() {
-            return Err(format!(
+        let multi_line = self.reader.position().line() > position.offset as u64 + 1;
+        if row.len() != self.keys.len() {
+            let why = format!(
                 "{} cells where the header has {}",
                 row.len(),
-                self.columns.len()
-            ));
+                self.keys.len()
+            );
+            // Cells and lines both off: a quote that never closes.
+            return Err(if multi_line {
+                Bad::FirstLine(why)
+            } else {
+                Bad::Row(why)
+            });
         }
-        let mut json = BytesMut::with_capacity(row.as_slice().len() + self.columns.len() * 16);
+        let mut json = BytesMut::with_capacity(row.as_slice().len() + self.keys.len() * 16);
         json.put_u8(b'{');
-        for (i, (key, cell)) in self.columns.iter().zip(row.iter()).enumerate() {
+        for (i, cell) in row.iter().enumerate() {
             if i > 0 {
                 json.put_u8(b',');
             }
-            json.put_slice(key);
+            json.put_slice(&self.keys[i]);
+            let name = &self.names[i];
             let text = std::str::from_utf8(cell)
-                .map_err(|_| format!("column {} is not valid UTF-8", i + 1))?;
-            write_cell(text, &mut json);
+                .map_err(|_| Bad::Row(format!("column {name:?} is not valid UTF-8")))?;
+            write_typed_cell(text, &mut self.types[i], &mut json)
+                .map_err(|why| Bad::Row(format!("column {name:?}: {why}")))?;
         }
         json.put_u8(b'}');
         let mut record = Record::new(position, json.freeze());
         if let Some(column) = self.timestamp_column {
-            let text = std::str::from_utf8(&row[column]).unwrap_or("");
+            let text = std::str::from_utf8(&self.record[column]).unwrap_or("");
             let millis = parse_timestamp(text).ok_or_else(|| {
                 let name = &self.names[column];
-                format!("column {name:?} value {text:?} is not a date or timestamp")
+                Bad::Row(format!(
+                    "column {name:?} value {text:?} is not a date or timestamp"
+                ))
             })?;
             record.timestamp = Some(millis);
         }
@@ -195,120 +258,22 @@ impl CsvSource {
         }
         Ok(raw.into())
     }
-
-    fn write_checkpoint(&self, checkpoint: &Path, line: i64, next: &csv::Position) -> Result<()> {
-        let state = Checkpoint {
-            file: self.path.clone(),
-            line,
-            byte: next.byte(),
-            next_line: next.line(),
-            next_record: next.record(),
-        };
-        let tmp = checkpoint.with_extension("tmp");
-        let context = || format!("writing checkpoint {}", checkpoint.display());
-        let mut file = File::create(&tmp).map_err(|e| Error::io(context(), e))?;
-        file.write_all(&serde_json::to_vec(&state).expect("checkpoint serializes"))
-            .and_then(|_| file.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, checkpoint))
-            .map_err(|e| Error::io(context(), e))
-    }
-}
-
-impl CsvSourceBuilder {
-    /// Stream name in positions and object keys (default: the file name).
-    pub fn stream(mut self, name: impl Into<String>) -> Self {
-        self.stream = Some(name.into());
-        self
-    }
-
-    /// Checkpoint file: read on open to resume, written on commit.
-    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
-        self.checkpoint = Some(path.into());
-        self
-    }
-
-    /// Column whose date (`YYYY-MM-DD`) or timestamp becomes the record
-    /// timestamp. A row whose cell does not parse is rejected.
-    pub fn timestamp_column(mut self, name: impl Into<String>) -> Self {
-        self.timestamp_column = Some(name.into());
-        self
-    }
-
-    /// Opens the file, reads the header, and resumes from the checkpoint if
-    /// one exists.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<CsvSource> {
-        let path = path.as_ref().to_path_buf();
-        let context = || format!("opening {}", path.display());
-        let file = File::open(&path).map_err(|e| Error::io(context(), e))?;
-        let raw = File::open(&path).map_err(|e| Error::io(context(), e))?;
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-        let headers = reader
-            .headers()
-            .map_err(|e| Error::io(format!("reading header of {}", path.display()), e.into()))?
-            .clone();
-        let columns = headers
-            .iter()
-            .map(|h| Bytes::from(format!("{}:", serde_json::Value::from(h))))
-            .collect();
-        let timestamp_column = match &self.timestamp_column {
-            None => None,
-            Some(name) => Some(headers.iter().position(|h| h == name).ok_or_else(|| {
-                Error::Config(format!(
-                    "timestamp column {name:?} is not in the header of {}",
-                    path.display()
-                ))
-            })?),
-        };
-        let stream = self.stream.unwrap_or_else(|| {
-            path.file_name()
-                .map_or_else(|| "csv".into(), |n| n.to_string_lossy().into_owned())
-        });
-        let mut source = CsvSource {
-            reader,
-            raw,
-            path,
-            stream: stream.into(),
-            names: headers.iter().map(str::to_owned).collect(),
-            columns,
-            timestamp_column,
-            checkpoint: self.checkpoint,
-            uncommitted: VecDeque::new(),
-            record: csv::ByteRecord::new(),
-        };
-        if let Some(checkpoint) = source.checkpoint.clone() {
-            source.resume(&checkpoint)?;
-        }
-        Ok(source)
-    }
 }
 
 impl CsvSource {
-    fn resume(&mut self, checkpoint: &Path) -> Result<()> {
-        let bytes = match std::fs::read(checkpoint) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(format!("reading {}", checkpoint.display()), e)),
+    pub(super) fn resume(&mut self) -> Result<()> {
+        let Some(path) = self.checkpoint.clone() else {
+            return Ok(());
         };
-        let state: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            what: format!("checkpoint {}", checkpoint.display()),
-            reason: e.to_string(),
-        })?;
+        let Some(state) = Checkpoint::read(&path, &self.path)? else {
+            return Ok(());
+        };
         let mut next = csv::Position::new();
         next.set_byte(state.byte)
             .set_line(state.next_line)
             .set_record(state.next_record);
         self.seek(next)
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    file: PathBuf,
-    /// Last committed line.
-    line: i64,
-    byte: u64,
-    next_line: u64,
-    next_record: u64,
 }
 
 #[async_trait]
@@ -330,8 +295,16 @@ impl RecordSource for CsvSource {
         while self.uncommitted.front().is_some_and(|(l, _)| *l <= line) {
             last = self.uncommitted.pop_front();
         }
-        if let (Some(checkpoint), Some((line, next))) = (&self.checkpoint, last) {
-            self.write_checkpoint(checkpoint, line, &next)?;
+        if let (Some(path), Some((line, next))) = (&self.checkpoint, last) {
+            let state = Checkpoint {
+                file: self.path.clone(),
+                line,
+                byte: next.byte(),
+                next_line: next.line(),
+                next_record: next.record(),
+                head: Some(self.head),
+            };
+            state.write(path)?;
         }
         Ok(())
     }

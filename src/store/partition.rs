@@ -248,7 +248,10 @@ mod tests {
             let err = render("dt={@date}", "{}", Some(ts)).unwrap_err();
             assert!(err.contains("out of range"), "{ts}: {err}");
         }
-        assert_eq!(render("dt={@date}", "{}", Some(-1)).unwrap(), "dt=1969-12-31");
+        assert_eq!(
+            render("dt={@date}", "{}", Some(-1)).unwrap(),
+            "dt=1969-12-31"
+        );
     }
 
     #[test]
