@@ -194,6 +194,10 @@ impl Catalog {
     /// Reads the catalog stored in the lake (`_catalog/{table}.json`); an
     /// empty catalog when nothing was crawled yet.
     pub async fn load(lake: &Lake) -> Result<Catalog> {
+        Self::load_from(lake).await.map_err(|e| lake.scrub(e))
+    }
+
+    async fn load_from(lake: &Lake) -> Result<Catalog> {
         let dir = lake.key([CATALOG_DIR]);
         let store: &dyn ObjectStore = lake.store().as_ref();
         let metas: Vec<_> = store
@@ -226,6 +230,10 @@ impl Catalog {
     /// tables no longer in the catalog. Last writer wins: run one crawler
     /// per lake at a time.
     pub async fn save(&self, lake: &Lake) -> Result<()> {
+        self.save_to(lake).await.map_err(|e| lake.scrub(e))
+    }
+
+    async fn save_to(&self, lake: &Lake) -> Result<()> {
         let store: &dyn ObjectStore = lake.store().as_ref();
         let dir = lake.key([CATALOG_DIR]);
         let stored: Vec<_> = store

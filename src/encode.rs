@@ -56,6 +56,28 @@ pub trait Encoder: Send + Sync + fmt::Debug {
     fn allows_object_compression(&self) -> bool {
         true
     }
+
+    /// Every record of `records` this encoder cannot encode, in order: what
+    /// the lake sink asks once [`encode`](Self::encode) failed, so that all
+    /// bad records of an object are found in one pass. The default encodes
+    /// each record alone.
+    fn refused(&self, records: &[Record]) -> Vec<EncodeError> {
+        let mut scratch = BytesMut::new();
+        records
+            .iter()
+            .enumerate()
+            .filter_map(|(index, record)| {
+                scratch.clear();
+                let e = self
+                    .encode(std::slice::from_ref(record), &mut scratch)
+                    .err()?;
+                Some(EncodeError {
+                    index,
+                    reason: e.reason,
+                })
+            })
+            .collect()
+    }
 }
 
 impl Format {

@@ -197,6 +197,14 @@ impl Error {
                 key,
                 reason: redact(&reason),
             },
+            #[cfg(feature = "sql")]
+            Error::Sql { context, source } => {
+                let text = redact(&source.to_string());
+                Error::Sql {
+                    context,
+                    source: Box::new(datafusion::error::DataFusionError::Execution(text)),
+                }
+            }
             other => other,
         }
     }

@@ -39,6 +39,19 @@ pub struct Lake {
     secrets: Vec<String>,
     /// Whether objects are created conditionally (probed once).
     writes: Writes,
+    /// How long keys may be in this store.
+    key_limits: KeyLimits,
+}
+
+/// How long object keys may be in a store: checked before anything of a
+/// record is written, so a record whose key cannot be stored is bad input,
+/// not a store error that every restart meets again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyLimits {
+    /// The whole key, in bytes (S3: 1,024).
+    pub(crate) max_key_bytes: Option<usize>,
+    /// One path segment, in bytes (a local file name: 255).
+    pub(crate) max_segment_bytes: Option<usize>,
 }
 
 impl Lake {
@@ -53,7 +66,18 @@ impl Lake {
             part_size: None,
             secrets: Vec::new(),
             writes: Writes::new(),
+            key_limits: KeyLimits::default(),
         }
+    }
+
+    /// How long keys may be here.
+    pub(crate) fn key_limits(&self) -> KeyLimits {
+        self.key_limits
+    }
+
+    pub(crate) fn with_key_limits(mut self, limits: KeyLimits) -> Self {
+        self.key_limits = limits;
+        self
     }
 
     /// Accepts a store that ignores or refuses conditional creates
@@ -123,11 +147,15 @@ impl Lake {
             .map_err(|e| Error::Config(format!("lake directory {}: {e}", dir.display())))?;
         let abs = std::fs::canonicalize(dir)
             .map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
-        Ok(Self::new(
+        let lake = Self::new(
             Arc::new(store),
             Path::default(),
             format!("file://{}", abs.display()),
-        ))
+        );
+        Ok(lake.with_key_limits(KeyLimits {
+            max_key_bytes: None,
+            max_segment_bytes: Some(255),
+        }))
     }
 
     /// A lake in memory, for tests and examples.

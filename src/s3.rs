@@ -347,6 +347,10 @@ impl S3Options {
                 .with_part_size(self.part_size)
                 .described_as(place, secrets)
                 .probe_with(Arc::new(probe))
+                .with_key_limits(crate::lake::KeyLimits {
+                    max_key_bytes: Some(1024),
+                    max_segment_bytes: None,
+                })
                 .allow_unconditional_writes(self.allow_unconditional_writes),
         )
     }

@@ -51,6 +51,8 @@ const LAKE_URL: &str = "streamlake://lake";
 /// A query engine with every catalog table of one lake registered.
 pub struct LakeSql {
     context: SessionContext,
+    /// The lake the tables are in (its secrets stay out of errors).
+    lake: Lake,
 }
 
 impl LakeSql {
@@ -73,7 +75,10 @@ impl LakeSql {
                 .register_table(table.name.as_str(), Arc::new(listing))
                 .map_err(|e| sql_error(format!("registering table {}", table.name), e))?;
         }
-        Ok(Self { context })
+        Ok(Self {
+            context,
+            lake: lake.clone(),
+        })
     }
 
     /// Runs one SQL statement and collects its result.
@@ -86,7 +91,7 @@ impl LakeSql {
         frame
             .collect()
             .await
-            .map_err(|e| sql_error(format!("running {sql:?}"), e))
+            .map_err(|e| self.lake.scrub(sql_error(format!("running {sql:?}"), e)))
     }
 
     /// The DataFusion session, for anything beyond [`query`](Self::query).

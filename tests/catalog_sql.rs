@@ -396,3 +396,40 @@ async fn lake_query_prints_ddl_and_results_on_stdout_and_reports_on_stderr() {
     let hsi = records.iter().filter(|r| json(r)["Index"] == "HSI").count();
     assert_eq!(stdout, format!("n\n{hsi}\n"));
 }
+
+/// Table locations whose names collide once normalised (`Stock`/`stock`,
+/// `a-b`/`a_b`) are reported as conflicts, never merged into one table.
+#[tokio::test]
+async fn colliding_table_names_are_a_conflict_not_a_merge() {
+    let lake = Lake::memory();
+    put(&lake, "Stock/a.jsonl", "{\"a\":1}\n").await;
+    put(&lake, "stock/b.jsonl", "{\"b\":\"x\"}\n").await;
+    put(&lake, "a-b/c.jsonl", "{\"c\":1}\n").await;
+    put(&lake, "a_b/d.jsonl", "{\"d\":1}\n").await;
+    let (catalog, report) = crawl(&lake, "").await.unwrap();
+    assert_eq!(catalog.tables().count(), 2, "{catalog:?}");
+    for table in catalog.tables() {
+        assert_eq!(
+            table.objects.len(),
+            1,
+            "{} merged: {:?}",
+            table.name,
+            table.objects
+        );
+        assert_eq!(
+            table.columns.len(),
+            1,
+            "{} merged: {:?}",
+            table.name,
+            table.columns
+        );
+    }
+    assert_eq!(report.conflicts.len(), 2, "{report:?}");
+    assert!(
+        report
+            .conflicts
+            .iter()
+            .any(|c| c.contains("stock") && c.contains("Stock")),
+        "{report:?}"
+    );
+}

@@ -536,3 +536,40 @@ async fn a_server_that_ignores_or_refuses_conditional_creates_is_refused_unless_
         assert!(proxy.conditional.load(std::sync::atomic::Ordering::Relaxed) > 0);
     }
 }
+
+/// A server error page can echo the signed request, session token
+/// included: no error streamlake returns shows it (not only
+/// `Lake::check`'s).
+#[tokio::test(flavor = "multi_thread")]
+async fn store_errors_never_show_the_secret_key_or_session_token() {
+    use common::fault_proxy::{Fault, FaultProxy};
+    let s3 = S3Server::start();
+    let proxy = FaultProxy::start(s3.port(), Fault::EchoHeaders500);
+    let lake = s3
+        .options("s3://lake/echo")
+        .endpoint(proxy.endpoint())
+        .credentials(
+            "AKIAECHO",
+            "secret-key-xyz",
+            Some("session-token-abc".into()),
+        )
+        .retries(0, Duration::from_secs(1))
+        .allow_unconditional_writes(true)
+        .open()
+        .unwrap();
+    let mut errors = vec![
+        lake.check().await.unwrap_err(),
+        lake.check_writes().await.unwrap_err(),
+    ];
+    let mut sink = LakeSink::builder(lake.clone()).table("t").build().unwrap();
+    errors.push(sink.write(StockTicks::new(1).rows(3)).await.unwrap_err());
+    errors.push(streamlake::catalog::crawl(&lake, "").await.unwrap_err());
+    for err in errors {
+        let text = format!("{err} {err:?}");
+        assert!(
+            !text.contains("session-token-abc") && !text.contains("secret-key-xyz"),
+            "a secret leaked: {text}"
+        );
+    }
+    // The echo did carry the token: the errors above were scrubbed.
+}

@@ -145,6 +145,12 @@ impl Crawler {
 
     /// Crawls into `catalog` without loading or saving it.
     pub async fn update(&self, lake: &Lake, catalog: &mut Catalog) -> Result<CrawlReport> {
+        self.update_from(lake, catalog)
+            .await
+            .map_err(|e| lake.scrub(e))
+    }
+
+    async fn update_from(&self, lake: &Lake, catalog: &mut Catalog) -> Result<CrawlReport> {
         let mut report = CrawlReport::default();
         let store: &dyn ObjectStore = lake.store().as_ref();
         let root = lake.root().as_ref();
@@ -179,7 +185,25 @@ impl Crawler {
         if self.prefix.is_empty() {
             catalog.retain(|name, _| crawled.contains(name));
         }
+        // Locations whose names collide once normalised (`Stock`/`stock`,
+        // `a-b`/`a_b`) are reported, never merged into one table.
+        let mut named: BTreeMap<String, String> = BTreeMap::new();
         for (location, objects) in tables {
+            let name = table_name(&location);
+            let taken = named.get(&name).cloned().or_else(|| {
+                catalog
+                    .table(&name)
+                    .map(|t| t.location.clone())
+                    .filter(|l| *l != location)
+            });
+            if let Some(other) = taken {
+                report.conflicts.push(format!(
+                    "{location}: its table name {name} is already the name of {other}; \
+                     left out (rename one of the directories)"
+                ));
+                continue;
+            }
+            named.insert(name, location.clone());
             self.update_table(lake, catalog, &location, objects, &mut report)
                 .await?;
         }

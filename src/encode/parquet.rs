@@ -138,6 +138,22 @@ impl Encoder for ParquetEncoder {
         false
     }
 
+    /// Each record decoded alone into the schema (no file is written).
+    fn refused(&self, records: &[Record]) -> Vec<EncodeError> {
+        records
+            .iter()
+            .enumerate()
+            .filter_map(|(index, record)| {
+                self.batch(std::slice::from_ref(record))
+                    .err()
+                    .map(|e| EncodeError {
+                        index,
+                        reason: e.reason,
+                    })
+            })
+            .collect()
+    }
+
     fn encode(
         &self,
         records: &[Record],

@@ -66,9 +66,13 @@ impl KafkaConfig {
     /// Sets `key=value` pairs, as given on a command line (`-X key=value`).
     pub fn set_all<'a>(mut self, pairs: impl IntoIterator<Item = &'a str>) -> Result<Self> {
         for pair in pairs {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| Error::Config(format!("Kafka setting {pair:?} is not key=value")))?;
+            // The text is not shown: `-X sasl.password:hunter2` holds a secret.
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                Error::Config(format!(
+                    "a Kafka setting ({} characters, not shown) is not key=value",
+                    pair.chars().count()
+                ))
+            })?;
             self = self.set(key.trim(), value.trim());
         }
         Ok(self)
@@ -103,17 +107,38 @@ impl KafkaConfig {
     }
 }
 
-/// True for settings whose values must never be printed.
+/// Settings librdkafka marks sensitive (`_RK_SENSITIVE` in
+/// `rdkafka_conf.c`, librdkafka 2.12).
+const SENSITIVE: [&str; 13] = [
+    "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.config",
+    "sasl.password",
+    "sasl.username",
+    "ssl.ca.pem",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+    "ssl_key",
+];
+
+/// True for settings whose values must never be printed: what librdkafka
+/// marks sensitive, and anything named like a secret.
 fn is_secret(key: &str) -> bool {
-    [
-        "password",
-        "secret",
-        "sasl.oauthbearer.config",
-        "ssl.key.pem",
-        "ssl_key",
-    ]
-    .iter()
-    .any(|s| key.contains(s))
+    SENSITIVE.contains(&key)
+        || [
+            "password",
+            "secret",
+            "passphrase",
+            "private.key",
+            ".pem",
+            "token",
+        ]
+        .iter()
+        .any(|s| key.contains(s))
 }
 
 impl fmt::Debug for KafkaConfig {
@@ -158,5 +183,21 @@ mod tests {
             KafkaConfig::from_vars(Vec::new()),
             Err(Error::Config(_))
         ));
+    }
+
+    #[test]
+    fn every_sensitive_setting_is_redacted_and_bad_pairs_are_not_echoed() {
+        let mut config = KafkaConfig::new("b:9092");
+        for key in SENSITIVE {
+            config = config.set(key, format!("secret-of-{key}"));
+        }
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("secret-of-"), "{debug}");
+        assert!(debug.contains("b:9092"));
+        let err = KafkaConfig::new("b:9092")
+            .set_all(["sasl.password:hunter2"])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

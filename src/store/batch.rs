@@ -26,6 +26,18 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// An empty group covering `first..=last` (unit tests of the stages).
+    #[cfg(test)]
+    pub(crate) fn for_tests(first_offset: i64, last_offset: i64) -> Self {
+        Self {
+            first_offset,
+            last_offset,
+            replay_until: None,
+            buffers: BTreeMap::new(),
+            memory: 0,
+        }
+    }
+
     /// The last offset the group covers once written.
     pub(crate) fn boundary(&self) -> i64 {
         self.replay_until.unwrap_or(self.last_offset)

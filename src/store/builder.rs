@@ -130,6 +130,12 @@ impl LakeSinkBuilder {
         self
     }
 
+    /// The settings as they are, unchecked (unit tests of the stages).
+    #[cfg(test)]
+    pub(crate) fn settings_for_tests(self) -> SinkSettings {
+        self.settings
+    }
+
     /// Checks the options and builds the sink.
     pub fn build(self) -> Result<LakeSink> {
         let mut settings = self.settings;

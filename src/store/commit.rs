@@ -4,11 +4,13 @@
 //! one commit to the table's log) and reuses routing, rotation and
 //! encoding as they are.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
 
 use super::batch::Group;
 use super::builder::SinkSettings;
@@ -66,6 +68,29 @@ impl HiveObjects {
     pub(crate) fn new(settings: Arc<SinkSettings>) -> Self {
         Self { settings }
     }
+
+    /// The object keys the marker of a group records, by partition path.
+    async fn recorded_keys(
+        &self,
+        sp: &SourcePartition,
+        first_offset: i64,
+    ) -> Result<HashMap<String, Path>> {
+        let s = &self.settings;
+        let key = marker_key(&s.lake, &s.table, sp, first_offset);
+        let Some(marker) = marker::read(&s.lake, &key).await? else {
+            return Ok(HashMap::new());
+        };
+        let table = format!("{}/", s.lake.key([s.table.as_str()]));
+        Ok(marker
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let rest = o.key.strip_prefix(&table)?;
+                let path = rest.rsplit_once('/').map_or("", |(path, _)| path);
+                Some((path.to_string(), Path::parse(&o.key).ok()?))
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -77,7 +102,7 @@ impl CommitStep for HiveObjects {
     ) -> Result<Option<i64>> {
         let s = &self.settings;
         let key = marker_key(&s.lake, &s.table, sp, first_offset);
-        match marker::read(s.lake.store().as_ref(), &key).await? {
+        match marker::read(&s.lake, &key).await? {
             Some(m) if m.last_offset < first_offset => Err(Error::Conflict {
                 key: key.to_string(),
                 reason: format!(
@@ -107,15 +132,22 @@ impl CommitStep for HiveObjects {
             last_offset: group.boundary(),
             ..Written::default()
         };
+        // A group whose records were all refused still gets its marker: a
+        // replay must meet the same boundary.
         let objects = encode_group(s, group, refused)?;
-        if objects.is_empty() {
-            return Ok(written);
-        }
         let extension = s.extension();
+        // A replay names its objects as the run that wrote the marker did
+        // (lakes written before a naming change keep their keys).
+        let recorded = match group.replay_until {
+            Some(_) => self.recorded_keys(sp, group.first_offset).await?,
+            None => HashMap::new(),
+        };
         let keyed: Vec<_> = objects
             .into_iter()
             .map(|o| {
-                let key = object_key(&s.lake, &s.table, &o.path, sp, o.first_offset, &extension);
+                let key = recorded.get(&o.path).cloned().unwrap_or_else(|| {
+                    object_key(&s.lake, &s.table, &o.path, sp, o.first_offset, &extension)
+                });
                 (key, o)
             })
             .collect();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::keys::dead_letter_key;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lake::Lake;
 use crate::pipeline::{BadInputPolicy, DeadLetterQueue, unknown_policy};
 use crate::rejected::Rejected;
@@ -79,7 +79,7 @@ impl DeadLetterQueue for LakeDeadLetters {
             .store()
             .put(&key, PutPayload::from(body))
             .await
-            .map_err(|e| Error::store("put", &key, e))?;
+            .map_err(|e| self.lake.store_error("put", &key, e))?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! Object and marker names: pure functions of the records they hold.
 
+use std::borrow::Cow;
+
 use object_store::path::Path;
 
 use super::partition::escape;
@@ -20,6 +22,23 @@ pub(crate) fn object_name(sp: &SourcePartition, first_offset: i64, extension: &s
     )
 }
 
+/// `segment` with a leading `_` or `.` escaped (`%5F`, `%2E`): names that
+/// start so are hidden from crawlers, Athena and Hive, and `.`/`..` would
+/// be relative. The lake's own `_streamlake/`, `_errors/` stay hidden.
+pub(crate) fn visible(segment: &str) -> Cow<'_, str> {
+    match segment.as_bytes().first() {
+        Some(b'_') => Cow::Owned(format!("%5F{}", &segment[1..])),
+        Some(b'.') => Cow::Owned(format!("%2E{}", &segment[1..])),
+        _ => Cow::Borrowed(segment),
+    }
+}
+
+/// The name of the data object whose first record is at `first_offset`:
+/// [`object_name`], never hidden.
+pub(crate) fn data_object_name(sp: &SourcePartition, first_offset: i64, extension: &str) -> String {
+    visible(&object_name(sp, first_offset, extension)).into_owned()
+}
+
 /// Key of the object starting at `first_offset` in `table/partition_path`.
 pub(crate) fn object_key(
     lake: &Lake,
@@ -29,8 +48,35 @@ pub(crate) fn object_key(
     first_offset: i64,
     extension: &str,
 ) -> Path {
-    let name = object_name(sp, first_offset, extension);
+    let name = data_object_name(sp, first_offset, extension);
     lake.key([table, partition_path, name.as_str()])
+}
+
+/// Why the key of an object of `sp` under `table/partition_path` would be
+/// too long for the lake's store, if it would: a path segment (a local
+/// file name: 255 bytes) or the whole key (S3: 1,024 bytes).
+pub(crate) fn key_too_long(
+    lake: &Lake,
+    table: &str,
+    partition_path: &str,
+    name_len: usize,
+) -> Option<String> {
+    let limits = lake.key_limits();
+    if let Some(max) = limits.max_segment_bytes {
+        if let Some(long) = partition_path.split('/').find(|s| s.len() > max) {
+            return Some(format!(
+                "the partition path segment {:?}... is {} bytes; {} allows {max}",
+                long.chars().take(40).collect::<String>(),
+                long.len(),
+                lake
+            ));
+        }
+    }
+    let max = limits.max_key_bytes?;
+    let len = lake.root().as_ref().len() + table.len() + partition_path.len() + name_len + 3;
+    (len > max).then(|| {
+        format!("the object key would be {len} bytes; {lake} allows {max} (partition path {partition_path:?})")
+    })
 }
 
 /// Where dead letters live, beside the tables.

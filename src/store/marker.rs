@@ -9,8 +9,8 @@
 //! under memory pressure: the replay rewrites exactly the same objects.
 
 use bytes::Bytes;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use super::upload::put_new;
@@ -35,11 +35,14 @@ pub(crate) struct MarkerObject {
 }
 
 /// The marker at `key`, if there is one.
-pub(crate) async fn read(store: &dyn ObjectStore, key: &Path) -> Result<Option<GroupMarker>> {
-    let bytes = match store.get(key).await {
-        Ok(got) => got.bytes().await.map_err(|e| Error::store("get", key, e))?,
+pub(crate) async fn read(lake: &Lake, key: &Path) -> Result<Option<GroupMarker>> {
+    let bytes = match lake.store().get(key).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map_err(|e| lake.store_error("get", key, e))?,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(Error::store("get", key, e)),
+        Err(e) => return Err(lake.store_error("get", key, e)),
     };
     serde_json::from_slice(&bytes)
         .map(Some)

@@ -48,10 +48,31 @@ fn encode_object(
 ) -> Result<Option<EncodedObject>> {
     let mut records = Cow::Borrowed(records);
     let mut encoded = BytesMut::with_capacity(records.iter().map(|r| r.value.len() + 1).sum());
-    while let Err(e) = settings.encoder.encode(&records, &mut encoded) {
+    while let Err(first) = settings.encoder.encode(&records, &mut encoded) {
         encoded.clear();
-        let bad = records.to_mut().remove(e.index);
-        refused.push(Rejected::new(bad.position, bad.value, e.reason));
+        // Find every bad record in one pass, not one per attempt.
+        let mut bad = settings.encoder.refused(&records);
+        if bad.is_empty() {
+            bad.push(first);
+        }
+        let before = records.len();
+        let mut errors = bad.into_iter().peekable();
+        let mut kept = Vec::with_capacity(before);
+        for (index, record) in records.into_owned().into_iter().enumerate() {
+            while errors.next_if(|e| e.index < index).is_some() {}
+            match errors.next_if(|e| e.index == index) {
+                Some(e) => refused.push(Rejected::new(record.position, record.value, e.reason)),
+                None => kept.push(record),
+            }
+        }
+        if kept.len() == before {
+            // The encoder named no record it refuses: nothing can be written.
+            return Err(Error::Config(format!(
+                "the {} encoder refuses an object of {path} without naming a record",
+                settings.encoder.extension()
+            )));
+        }
+        records = Cow::Owned(kept);
     }
     let Some(first) = records.first() else {
         return Ok(None);
@@ -72,4 +93,65 @@ fn encode_object(
         bytes,
         records: records.len(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::encode::{EncodeError, Encoder, JsonLinesEncoder};
+    use crate::lake::Lake;
+    use crate::record::Position;
+    use crate::store::batch::Group;
+    use crate::store::rotation::Buffer;
+
+    /// JSON Lines refusing records whose value says "bad", counting calls.
+    #[derive(Debug, Default)]
+    struct Picky(AtomicUsize);
+
+    impl Encoder for Picky {
+        fn extension(&self) -> &str {
+            "jsonl"
+        }
+
+        fn encode(
+            &self,
+            records: &[Record],
+            out: &mut BytesMut,
+        ) -> std::result::Result<(), EncodeError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            if let Some(index) = records.iter().position(|r| &r.value[..] == b"\"bad\"") {
+                return Err(EncodeError {
+                    index,
+                    reason: "bad".into(),
+                });
+            }
+            JsonLinesEncoder::new().encode(records, out)
+        }
+    }
+
+    #[test]
+    fn many_refused_records_cost_one_pass_not_one_attempt_each() {
+        let picky = Arc::new(Picky::default());
+        let settings = crate::store::LakeSink::builder(Lake::memory())
+            .encoder_arc(picky.clone())
+            .settings_for_tests();
+        let mut buffer = Buffer::default();
+        for offset in 0..2_000 {
+            let value = if offset % 2 == 0 { "\"bad\"" } else { "{}" };
+            buffer.push(Record::new(Position::new("t", 0, offset), value));
+        }
+        let mut group = Group::for_tests(0, 1_999);
+        group.buffers.insert(String::new(), buffer);
+        let mut refused = Vec::new();
+        let objects = encode_group(&settings, &group, &mut refused).unwrap();
+        assert_eq!(
+            (objects.len(), objects[0].records, refused.len()),
+            (1, 1_000, 1_000)
+        );
+        let calls = picky.0.load(Ordering::Relaxed);
+        assert!(calls <= 2_000 + 2, "{calls} encode calls for 2,000 records");
+    }
 }

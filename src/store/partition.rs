@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::keys::visible;
 use crate::error::{Error, Result};
 use crate::time::civil_from_millis;
 use crate::value::{JsonFields, is_container, scalar_text};
@@ -62,9 +63,11 @@ impl PartitionTemplate {
         if !template_trimmed.is_empty()
             && template_trimmed
                 .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..")
+                .any(|s| s.is_empty() || s.starts_with(['.', '_']))
         {
-            return Err(bad("empty or relative path segment"));
+            return Err(bad(
+                "empty, relative or hidden path segment (one starting with '.' or '_')",
+            ));
         }
         let mut pieces = Vec::new();
         let mut rest = template_trimmed;
@@ -161,7 +164,13 @@ impl PartitionTemplate {
                     if text.is_empty() {
                         return Err(format!("partition field {name:?} is empty"));
                     }
-                    out.push_str(&escape(&text));
+                    let value = escape(&text);
+                    // A value that starts a path segment must not hide it.
+                    if out.is_empty() || out.ends_with('/') {
+                        out.push_str(&visible(&value));
+                    } else {
+                        out.push_str(&value);
+                    }
                 }
                 Piece::Time(part) => {
                     let (y, m, d, h) = time()?;
@@ -240,6 +249,25 @@ mod tests {
         let got = render("k={v}", r#"{"v":"a/b=c:d%e#f ü"}"#, None).unwrap();
         assert_eq!(got, "k=a%2Fb%3Dc%3Ad%25e%23f ü");
         assert_eq!(render("k={v}", r#"{"v":".."}"#, None).unwrap(), "k=..");
+    }
+
+    #[test]
+    fn relative_and_hidden_segments_are_escaped_once() {
+        assert_eq!(render("{Index}", r#"{"Index":"."}"#, None).unwrap(), "%2E");
+        assert_eq!(
+            render("{Index}", r#"{"Index":".."}"#, None).unwrap(),
+            "%2E."
+        );
+        assert_eq!(
+            render("{Index}/x={Index}", r#"{"Index":"_a"}"#, None).unwrap(),
+            "%5Fa/x=_a"
+        );
+        // The key keeps each escape as it is (no %252E).
+        let lake = crate::lake::Lake::memory();
+        let key = lake.key(["t", "%2E.", "name"]);
+        assert_eq!(key.as_ref(), "t/%2E./name");
+        assert!(PartitionTemplate::parse("_x={Index}").is_err());
+        assert!(PartitionTemplate::parse(".x/{Index}").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`CommitStep`] (encode, then make durable); the positions it reports
 //! durable go back to the pipeline.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,7 +13,8 @@ use super::LakeSinkBuilder;
 use super::batch::{Batcher, Next};
 use super::builder::SinkSettings;
 use super::commit::{CommitStep, HiveObjects};
-use crate::error::Result;
+use super::keys::{data_object_name, key_too_long};
+use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
@@ -47,6 +49,11 @@ use crate::value::JsonFields;
 #[derive(Debug)]
 pub struct LakeSink {
     settings: Arc<SinkSettings>,
+    /// Bytes of each source partition's object names (for key limits).
+    name_lens: HashMap<SourcePartition, usize>,
+    /// The last offset accepted from each source partition: offsets must
+    /// grow (until a revoke).
+    last_offsets: HashMap<SourcePartition, i64>,
     batcher: Batcher,
     commit: Box<dyn CommitStep>,
     durable: DurablePositions,
@@ -65,6 +72,8 @@ impl LakeSink {
             batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
             commit: Box::new(HiveObjects::new(settings.clone())),
             settings,
+            name_lens: HashMap::new(),
+            last_offsets: HashMap::new(),
             durable: DurablePositions::default(),
             stats: SinkStats::default(),
         }
@@ -82,11 +91,16 @@ impl LakeSink {
 
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
         let sp = record.position.source_partition();
+        self.advance(&record.position)?;
         if self.batcher.ends_before(&record.position) {
             self.write(&sp, rejected).await?;
         }
         let routed = JsonFields::parse(&record.value)
-            .and_then(|fields| self.settings.template.render(&fields, record.timestamp));
+            .and_then(|fields| self.settings.template.render(&fields, record.timestamp))
+            .and_then(|path| match self.key_too_long(&sp, &path) {
+                Some(why) => Err(why),
+                None => Ok(path),
+            });
         let path = match routed {
             Ok(path) => path,
             Err(reason) => {
@@ -112,6 +126,34 @@ impl LakeSink {
             self.write(&largest, rejected).await?;
         }
         Ok(())
+    }
+
+    /// Offsets of a source partition must grow: a record at or below one
+    /// already accepted would be written twice, or reorder a group.
+    fn advance(&mut self, position: &Position) -> Result<()> {
+        let last = self
+            .last_offsets
+            .entry(position.source_partition())
+            .or_insert(i64::MIN);
+        if position.offset <= *last {
+            return Err(Error::Config(format!(
+                "the source went backwards: {position} after offset {last} of the same \
+                 partition (offsets must grow; a revoked partition must be discarded first)"
+            )));
+        }
+        *last = position.offset;
+        Ok(())
+    }
+
+    /// Why an object of `sp` under `path` could not be stored, if it could
+    /// not (a key or segment too long for the store).
+    fn key_too_long(&mut self, sp: &SourcePartition, path: &str) -> Option<String> {
+        let settings = &self.settings;
+        let name_len = *self
+            .name_lens
+            .entry(sp.clone())
+            .or_insert_with(|| data_object_name(sp, 0, &settings.extension()).len());
+        key_too_long(&settings.lake, &settings.table, path, name_len)
     }
 
     /// Opens `sp`'s group at `offset`, adopting the boundary of a group an
@@ -183,6 +225,7 @@ impl RecordSink for LakeSink {
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
         for sp in partitions {
             self.batcher.discard(sp);
+            self.last_offsets.remove(sp);
         }
         self.durable.forget(partitions);
         Ok(())
@@ -190,6 +233,8 @@ impl RecordSink for LakeSink {
 
     fn skip(&mut self, position: &Position) {
         let sp = position.source_partition();
+        let last = self.last_offsets.entry(sp.clone()).or_insert(i64::MIN);
+        *last = (*last).max(position.offset);
         if let Some(offset) = self.batcher.pass_over(&sp, position.offset) {
             self.durable.advance(sp, offset);
         }

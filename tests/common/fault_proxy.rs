@@ -15,6 +15,10 @@ pub enum Fault {
     IgnoreIfNoneMatch,
     /// Answers a request with `If-None-Match` with 501, without forwarding.
     NotImplemented,
+    /// Answers every request with 500 and the request's headers as the
+    /// body, as a server error page may echo a signed request (with its
+    /// session token).
+    EchoHeaders500,
 }
 
 pub struct FaultProxy {
@@ -102,6 +106,15 @@ fn serve(
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
+    if fault == Fault::EchoHeaders500 {
+        let echo = head.concat();
+        write!(
+            client,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{echo}",
+            echo.len()
+        )?;
+        return Ok(());
+    }
     if is_conditional {
         conditional.fetch_add(1, Ordering::Relaxed);
         if fault == Fault::NotImplemented {
