@@ -7,8 +7,9 @@
 //! object per partition path. Groups close whole, so a committed offset is
 //! always a boundary in every partition path (DESIGN invariant 2).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::commit::Recorded;
 use super::rotation::{Buffer, Rotation};
 use crate::record::{Record, SourcePartition};
 
@@ -20,6 +21,10 @@ pub(crate) struct Group {
     /// The boundary an earlier run recorded for a group starting at
     /// `first_offset`: close exactly there.
     pub(crate) replay_until: Option<i64>,
+    /// Partition paths whose objects the earlier run wrote in full: their
+    /// records are passed over, not buffered (only the missing objects of
+    /// a replayed group are rebuilt).
+    pub(crate) written_paths: HashSet<String>,
     /// Partition path → the object's records.
     pub(crate) buffers: BTreeMap<String, Buffer>,
     pub(crate) memory: usize,
@@ -33,6 +38,7 @@ impl Group {
             first_offset,
             last_offset,
             replay_until: None,
+            written_paths: HashSet::new(),
             buffers: BTreeMap::new(),
             memory: 0,
         }
@@ -112,20 +118,26 @@ impl Batcher {
         if full { Next::Close } else { Next::Join }
     }
 
-    /// Opens `sp`'s group at `first_offset`, ending at `replay_until` when
-    /// an earlier run recorded a boundary there.
+    /// Opens `sp`'s group at `first_offset`, ending where an earlier run
+    /// that started a group there recorded (and passing over the records
+    /// of the objects that run wrote in full).
     pub(crate) fn open(
         &mut self,
         sp: SourcePartition,
         first_offset: i64,
-        replay_until: Option<i64>,
+        recorded: Option<Recorded>,
     ) {
+        let (replay_until, written_paths) = match recorded {
+            Some(r) => (Some(r.last_offset), r.written_paths),
+            None => (None, HashSet::new()),
+        };
         self.groups.insert(
             sp,
             Group {
                 first_offset,
                 last_offset: first_offset,
                 replay_until,
+                written_paths,
                 buffers: BTreeMap::new(),
                 memory: 0,
             },
@@ -138,9 +150,12 @@ impl Batcher {
         let sp = record.position.source_partition();
         let offset = record.position.offset;
         let group = self.groups.get_mut(&sp).expect("the group is open");
+        group.last_offset = offset;
+        if group.written_paths.contains(&path) {
+            return group.replay_until == Some(offset);
+        }
         let memory = record.size_hint();
         group.memory += memory;
-        group.last_offset = offset;
         group.buffers.entry(path).or_default().push(record);
         self.buffered_bytes += memory;
         group.replay_until == Some(offset)
@@ -216,6 +231,13 @@ mod tests {
             Position::new("t", partition, offset),
             format!(r#"{{"Index":"{index}","pad":"xxxxxxxxxx"}}"#),
         )
+    }
+
+    fn recorded(last_offset: i64, written_paths: &[&str]) -> Recorded {
+        Recorded {
+            last_offset,
+            written_paths: written_paths.iter().map(|p| p.to_string()).collect(),
+        }
     }
 
     fn batcher(max_records: usize, max_buffered_bytes: usize) -> Batcher {
@@ -298,7 +320,7 @@ mod tests {
         // An earlier run closed 10..=12 by the clock; the replay must too.
         let first = record(0, 10, "HSI");
         assert_eq!(b.next(&first, "index=HSI"), Next::Open);
-        b.open(sp.clone(), 10, Some(12));
+        b.open(sp.clone(), 10, Some(recorded(12, &[])));
         assert!(!b.join(first, "index=HSI".into()));
         assert!(!b.join(record(0, 11, "NYA"), "index=NYA".into()));
         // Flushing now would cut the recorded group short: held back.
@@ -314,7 +336,7 @@ mod tests {
         let group = b.take(&sp).unwrap();
         assert_eq!((group.first_offset, group.boundary()), (10, 12));
         // A record past a boundary that was never reached closes it first.
-        b.open(sp.clone(), 13, Some(14));
+        b.open(sp.clone(), 13, Some(recorded(14, &[])));
         assert_eq!(b.next(&record(0, 15, "HSI"), "index=HSI"), Next::Close);
     }
 
@@ -351,5 +373,20 @@ mod tests {
         b.join(record(0, 1, "HSI"), "index=HSI".into());
         assert_eq!(b.pass_over(&sp, 2), None);
         assert_eq!(b.take(&sp).unwrap().boundary(), 2);
+    }
+
+    #[test]
+    fn records_of_objects_already_written_are_passed_over() {
+        let mut b = batcher(1000, 1 << 20);
+        let sp = SourcePartition::new("t", 0);
+        b.open(sp.clone(), 0, Some(recorded(2, &["index=HSI"])));
+        assert!(!b.join(record(0, 0, "HSI"), "index=HSI".into()));
+        assert_eq!(b.buffered_bytes(), 0, "its object is in the lake");
+        assert!(!b.join(record(0, 1, "NYA"), "index=NYA".into()));
+        assert!(b.buffered_bytes() > 0, "its object is missing");
+        assert!(b.join(record(0, 2, "HSI"), "index=HSI".into()), "boundary");
+        let group = b.take(&sp).unwrap();
+        assert_eq!(group.buffers.keys().collect::<Vec<_>>(), ["index=NYA"]);
+        assert_eq!((group.first_offset, group.boundary()), (0, 2));
     }
 }

@@ -4,19 +4,20 @@
 //! one commit to the table's log) and reuses routing, rotation and
 //! encoding as they are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::batch::Group;
 use super::builder::SinkSettings;
 use super::keys::{marker_key, object_key};
 use super::marker::{self, GroupMarker, MarkerObject};
-use super::objects::encode_group;
+use super::objects::{EncodedObject, encode_group};
 use super::upload::{PutOutcome, put_new};
 use crate::error::{Error, Result};
 use crate::record::SourcePartition;
@@ -32,6 +33,18 @@ pub(crate) struct Written {
     pub(crate) records: u64,
 }
 
+/// The group an earlier run started at the same offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// Where it ended: the replay closes exactly there.
+    pub(crate) last_offset: i64,
+    /// Partition paths whose objects are in the lake: the replay passes
+    /// over their records without buffering or writing them (empty when
+    /// the marker does not say that the encoder refused none of the
+    /// group's records, so that every refused record meets the policy).
+    pub(crate) written_paths: HashSet<String>,
+}
+
 /// Makes closed groups durable.
 #[async_trait]
 pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
@@ -42,7 +55,7 @@ pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
         &self,
         sp: &SourcePartition,
         first_offset: i64,
-    ) -> Result<Option<i64>>;
+    ) -> Result<Option<Recorded>>;
 
     /// Encodes and writes `group`; records the encoder refuses go to
     /// `refused`. Durable once this returns `Ok`.
@@ -69,19 +82,29 @@ impl HiveObjects {
         Self { settings }
     }
 
-    /// The object keys the marker of a group records, by partition path.
-    async fn recorded_keys(
-        &self,
-        sp: &SourcePartition,
-        first_offset: i64,
-    ) -> Result<HashMap<String, Path>> {
+    /// The partition paths whose objects (as a marker names them) are in
+    /// the lake.
+    async fn written_paths(&self, marker: &GroupMarker) -> Result<HashSet<String>> {
+        let lake = &self.settings.lake;
+        let mut written = HashSet::new();
+        if marker.refused != Some(0) {
+            return Ok(written);
+        }
+        for (path, key) in self.recorded_keys(marker) {
+            match lake.store().head(&key).await {
+                Ok(_) => written.insert(path),
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(lake.store_error("head", &key, e)),
+            };
+        }
+        Ok(written)
+    }
+
+    /// The object keys a marker records, by partition path.
+    fn recorded_keys(&self, marker: &GroupMarker) -> HashMap<String, Path> {
         let s = &self.settings;
-        let key = marker_key(&s.lake, &s.table, sp, first_offset);
-        let Some(marker) = marker::read(&s.lake, &key).await? else {
-            return Ok(HashMap::new());
-        };
         let table = format!("{}/", s.lake.key([s.table.as_str()]));
-        Ok(marker
+        marker
             .objects
             .iter()
             .filter_map(|o| {
@@ -89,7 +112,7 @@ impl HiveObjects {
                 let path = rest.rsplit_once('/').map_or("", |(path, _)| path);
                 Some((path.to_string(), Path::parse(&o.key).ok()?))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -99,7 +122,7 @@ impl CommitStep for HiveObjects {
         &self,
         sp: &SourcePartition,
         first_offset: i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<Recorded>> {
         let s = &self.settings;
         let key = marker_key(&s.lake, &s.table, sp, first_offset);
         match marker::read(&s.lake, &key).await? {
@@ -111,11 +134,18 @@ impl CommitStep for HiveObjects {
                 ),
             }),
             Some(m) => {
+                let written_paths = self.written_paths(&m).await?;
                 tracing::info!(
-                    "{sp}: replaying the object group {first_offset}..={} written before a restart",
-                    m.last_offset
+                    "{sp}: replaying the object group {first_offset}..={} written before a \
+                     restart ({} of its {} objects are in the lake)",
+                    m.last_offset,
+                    written_paths.len(),
+                    m.objects.len()
                 );
-                Ok(Some(m.last_offset))
+                Ok(Some(Recorded {
+                    last_offset: m.last_offset,
+                    written_paths,
+                }))
             }
             None => Ok(None),
         }
@@ -132,16 +162,27 @@ impl CommitStep for HiveObjects {
             last_offset: group.boundary(),
             ..Written::default()
         };
+        if group.replay_until.is_some() && group.buffers.is_empty() {
+            // A replayed group whose objects are all in the lake.
+            return Ok(written);
+        }
         // A group whose records were all refused still gets its marker: a
         // replay must meet the same boundary.
+        let refused_before = refused.len();
         let objects = encode_group(s, group, refused)?;
         let extension = s.extension();
+        let key = marker_key(&s.lake, &s.table, sp, group.first_offset);
         // A replay names its objects as the run that wrote the marker did
-        // (lakes written before a naming change keep their keys).
-        let recorded = match group.replay_until {
-            Some(_) => self.recorded_keys(sp, group.first_offset).await?,
-            None => HashMap::new(),
+        // (lakes written before a naming change keep their keys), and
+        // keeps that marker.
+        let existing = match group.replay_until {
+            Some(_) => marker::read(&s.lake, &key).await?,
+            None => None,
         };
+        let recorded = existing
+            .as_ref()
+            .map(|m| self.recorded_keys(m))
+            .unwrap_or_default();
         let keyed: Vec<_> = objects
             .into_iter()
             .map(|o| {
@@ -151,21 +192,11 @@ impl CommitStep for HiveObjects {
                 (key, o)
             })
             .collect();
-        let marker = GroupMarker {
-            stream: sp.stream.to_string(),
-            partition: sp.partition,
-            first_offset: group.first_offset,
-            last_offset: written.last_offset,
-            objects: keyed
-                .iter()
-                .map(|(key, o)| MarkerObject {
-                    key: key.to_string(),
-                    records: o.records,
-                })
-                .collect(),
-        };
-        let key = marker_key(&s.lake, &s.table, sp, group.first_offset);
-        marker::create(&s.lake, &key, &marker).await?;
+        if existing.is_none() {
+            let refused = refused.len() - refused_before;
+            let marker = new_marker(sp, group, &keyed, refused);
+            marker::create(&s.lake, &key, &marker).await?;
+        }
         // The group's objects go up concurrently (a few at a time); the
         // group counts as durable only once all of them are in the lake.
         let lake = &s.lake;
@@ -183,5 +214,28 @@ impl CommitStep for HiveObjects {
             written.records += object.records as u64;
         }
         Ok(written)
+    }
+}
+
+/// The marker of a group about to be written as `keyed` objects.
+fn new_marker(
+    sp: &SourcePartition,
+    group: &Group,
+    keyed: &[(Path, EncodedObject)],
+    refused: usize,
+) -> GroupMarker {
+    GroupMarker {
+        stream: sp.stream.to_string(),
+        partition: sp.partition,
+        first_offset: group.first_offset,
+        last_offset: group.boundary(),
+        objects: keyed
+            .iter()
+            .map(|(key, o)| MarkerObject {
+                key: key.to_string(),
+                records: o.records,
+            })
+            .collect(),
+        refused: Some(refused),
     }
 }

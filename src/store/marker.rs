@@ -25,6 +25,11 @@ pub(crate) struct GroupMarker {
     pub(crate) first_offset: i64,
     pub(crate) last_offset: i64,
     pub(crate) objects: Vec<MarkerObject>,
+    /// How many of the group's records the encoder refused (absent in
+    /// markers written before 0.3): a replay passes over a group only when
+    /// it knows none were, so no refused record misses the bad-input policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refused: Option<usize>,
 }
 
 /// One object of a group.
