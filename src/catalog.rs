@@ -38,6 +38,7 @@ use crate::lake::Lake;
 mod athena;
 mod crawl;
 mod glue;
+mod layout;
 #[cfg(feature = "parquet")]
 mod parquet;
 pub(crate) mod sample;

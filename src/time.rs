@@ -140,3 +140,62 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Days since 1970-01-01 by Howard Hinnant's civil-date algorithm: a
+    /// reference that shares no code with chrono.
+    fn reference_days(year: i32, month: u32, day: u32) -> i64 {
+        let y = i64::from(year) - i64::from(month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (i64::from(month) + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(text in any::<String>()) {
+            let _ = parse_timestamp(&text);
+        }
+
+        #[test]
+        fn signed_and_oversized_fields_are_refused_or_in_range(
+            text in "[-+0-9]{1,6}-[-+0-9]{1,4}-[-+0-9]{1,4}([T ][-+0-9]{0,16}(:[-+.0-9]{0,16}){0,3})?Z?"
+        ) {
+            if let Some(millis) = parse_timestamp(&text) {
+                prop_assert!(civil_from_millis(millis).is_some(), "{text} -> {millis}");
+                prop_assert!(!text.contains(['+']), "{text} has a sign");
+            }
+        }
+
+        #[test]
+        fn written_timestamps_read_back(
+            (year, month, day) in (0i32..=9999, 1u32..=12, 1u32..=31),
+            (hour, minute, second) in (0u32..24, 0u32..60, 0u32..60),
+            millis in proptest::option::of(0u32..1000),
+            separator in prop::sample::select(vec!["T", " "]),
+            zulu in any::<bool>(),
+        ) {
+            prop_assume!(NaiveDate::from_ymd_opt(year, month, day).is_some());
+            let fraction = millis.map(|m| format!(".{m:03}")).unwrap_or_default();
+            let text = format!(
+                "{year:04}-{month:02}-{day:02}{separator}{hour:02}:{minute:02}:{second:02}{fraction}{}",
+                if zulu { "Z" } else { "" }
+            );
+            let parsed = parse_timestamp(&text).expect("a well-formed timestamp");
+            let expected = reference_days(year, month, day) * 86_400_000
+                + i64::from(hour * 3_600_000 + minute * 60_000 + second * 1000)
+                + i64::from(millis.unwrap_or(0));
+            prop_assert_eq!(parsed, expected, "{}", text);
+            prop_assert_eq!(civil_from_millis(parsed), Some((year, month, day, hour)));
+            prop_assert_eq!(format_date(reference_days(year, month, day)), &text[..10]);
+        }
+    }
+}

@@ -123,3 +123,63 @@ mod tests {
         assert!(JsonFields::parse(br#"{"a":1"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_an_object_or_an_error_never_a_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..256)
+        ) {
+            let _ = JsonFields::parse(&bytes);
+        }
+
+        #[test]
+        fn fields_are_read_back_as_serde_json_wrote_them(
+            object in prop::collection::btree_map(any::<String>(), json_value(), 0..8)
+        ) {
+            let object: Map<String, Value> = object.into_iter().collect();
+            let bytes = serde_json::to_vec(&object).unwrap();
+            let fields = JsonFields::parse(&bytes).unwrap();
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name).collect();
+            prop_assert_eq!(names, object.keys().map(String::as_str).collect::<Vec<_>>());
+            for (name, value) in &object {
+                let raw = fields.get(name).unwrap();
+                prop_assert_eq!(raw.get(), serde_json::to_string(value).unwrap());
+                prop_assert_eq!(is_container(raw), value.is_array() || value.is_object());
+                match value {
+                    Value::String(s) => {
+                        let text = scalar_text(raw);
+                        prop_assert_eq!(text.as_deref(), Some(s.as_str()));
+                    }
+                    Value::Null => prop_assert!(scalar_text(raw).is_none()),
+                    _ => {}
+                }
+            }
+        }
+    }
+}

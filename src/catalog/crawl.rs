@@ -7,6 +7,7 @@ use std::fmt;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::layout::{Placement, place, table_name};
 use super::sample::{self, SampleLimits};
 use super::{Catalog, Column, ColumnType, Format, Partition, Table, TableCompression};
 use crate::error::{Error, Result};
@@ -96,15 +97,6 @@ impl Default for Crawler {
 /// default options, saves the catalog in the lake and returns it.
 pub async fn crawl(lake: &Lake, prefix: &str) -> Result<(Catalog, CrawlReport)> {
     Crawler::new().prefix(prefix).run(lake).await
-}
-
-/// Where an object sits: its table and partition.
-struct Placement {
-    location: String,
-    keys: Vec<String>,
-    values: Vec<String>,
-    partition: String,
-    format: Format,
 }
 
 impl Crawler {
@@ -402,102 +394,10 @@ impl Crawler {
     }
 }
 
-/// Table, partition and format of a lake-relative key; `None` for the
-/// lake's own bookkeeping (`_streamlake/`, `_catalog/`, `_errors/`) and
-/// hidden files.
-fn place(relative: &str) -> std::result::Result<Option<Placement>, String> {
-    let segments: Vec<&str> = relative.split('/').collect();
-    if segments
-        .iter()
-        .any(|s| s.starts_with('_') || s.starts_with('.'))
-    {
-        return Ok(None);
-    }
-    let (dirs, file) = segments.split_at(segments.len() - 1);
-    let format =
-        Format::from_file_name(file[0]).ok_or("not a JSON Lines, CSV or Parquet object")?;
-    let first_hive = dirs
-        .iter()
-        .position(|s| s.contains('='))
-        .unwrap_or(dirs.len());
-    if first_hive == 0 {
-        return Err("no table directory above it".into());
-    }
-    let mut keys = Vec::new();
-    let mut values = Vec::new();
-    for segment in &dirs[first_hive..] {
-        let (key, value) = segment
-            .split_once('=')
-            .ok_or("a plain directory below a key=value partition")?;
-        keys.push(unescape(key));
-        values.push(unescape(value));
-    }
-    Ok(Some(Placement {
-        location: dirs[..first_hive].join("/"),
-        keys,
-        values,
-        partition: dirs.join("/"),
-        format,
-    }))
-}
-
-/// Undoes Hive's `%XX` escaping of partition path segments.
-fn unescape(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
-}
-
-/// The catalog name of a table location: lowercase letters, digits, `_`.
-pub(crate) fn table_name(location: &str) -> String {
-    super::athena::athena_name(&location.replace('/', "_"))
-}
-
 fn key_names(keys: &[Column]) -> Vec<String> {
     keys.iter().map(|k| k.name.clone()).collect()
 }
 
 fn file_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn places_objects_by_table_and_hive_partition() {
-        let p = place("stock/index=N%2FA/year=1990/t+0+1.jsonl.gz")
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.location, "stock");
-        assert_eq!(p.keys, ["index", "year"]);
-        assert_eq!(p.values, ["N/A", "1990"]);
-        assert_eq!(p.partition, "stock/index=N%2FA/year=1990");
-        assert_eq!(p.format, Format::JsonLines);
-        let p = place("raw/2024/a.csv").unwrap().unwrap();
-        assert_eq!((p.location.as_str(), p.keys.len()), ("raw/2024", 0));
-        assert!(place("_streamlake/groups/x.json").unwrap().is_none());
-        assert!(place("stock/_errors/x.json").unwrap().is_none());
-        assert!(place("stock/readme.txt").is_err());
-        assert!(place("index=1/a.jsonl").is_err());
-        assert!(place("t/k=1/plain/a.jsonl").is_err());
-        assert_eq!(table_name("raw/Stock Data"), "raw_stock_data");
-    }
 }

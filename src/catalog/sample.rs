@@ -279,3 +279,78 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use bytes::BytesMut;
+    use object_store::PutPayload;
+    use object_store::memory::InMemory;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Samples `bytes` stored as `name` with a 512-byte, 8-record limit.
+    fn sample(name: &str, bytes: Vec<u8>) -> Result<ObjectColumns> {
+        let limits = SampleLimits {
+            bytes: 512,
+            records: 8,
+        };
+        let format = Format::from_file_name(name).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let store = InMemory::new();
+                let key = Path::from(name);
+                store.put(&key, PutPayload::from(bytes)).await.unwrap();
+                let meta = store.head(&key).await.unwrap();
+                columns(&store, &meta, format, limits).await
+            })
+    }
+
+    fn compressed(compression: Compression, bytes: &[u8]) -> Vec<u8> {
+        let mut packed = BytesMut::new();
+        compression.compress(bytes, &mut packed).unwrap();
+        packed.to_vec()
+    }
+
+    /// Lines of JSON-ish or CSV-ish text, or anything at all.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..2048),
+            "([{}\\[\\]\",:a-c0-9 .\\-]{0,40}\n){0,80}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_object_is_sampled_or_refused_without_panicking(
+            bytes in text(),
+            name in prop::sample::select(vec!["t/a.jsonl", "t/a.csv", "t/a.jsonl.gz", "t/a.csv.zst"]),
+        ) {
+            if let Ok(found) = sample(name, bytes) {
+                prop_assert!(found.bad_records.len() <= 8, "{:?}", found.bad_records);
+            }
+        }
+
+        #[test]
+        fn compressed_objects_sample_the_same_columns_as_plain_ones(
+            bytes in text(),
+            compression in prop::sample::select(vec![Compression::gzip(), Compression::zstd()]),
+            format in prop::sample::select(vec!["jsonl", "csv"]),
+        ) {
+            let plain = sample(&format!("t/a.{format}"), bytes.clone());
+            let packed = sample(
+                &format!("t/a.{format}{}", compression.suffix()),
+                compressed(compression, &bytes),
+            );
+            match (plain, packed) {
+                (Ok(plain), Ok(packed)) => {
+                    prop_assert_eq!(plain.columns, packed.columns);
+                    prop_assert_eq!(plain.bad_records.len(), packed.bad_records.len());
+                }
+                (plain, packed) => prop_assert_eq!(plain.is_ok(), packed.is_ok()),
+            }
+        }
+    }
+}

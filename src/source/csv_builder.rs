@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::csv_cell::{CellType, infer};
 use super::csv_checkpoint::FileHead;
 use super::csv_file::CsvSource;
-use super::csv_reader::Capped;
+use super::csv_reader::{Capped, cells, reader};
 use crate::error::{Error, Result};
 use crate::schema::Column;
 
@@ -84,13 +84,14 @@ impl CsvSourceBuilder {
         let path = path.as_ref().to_path_buf();
         let open =
             || File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e));
-        let capped = Capped::new(open()?, self.max_record_bytes);
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(capped);
+        let mut reader = reader(open()?, self.max_record_bytes);
         let headers = reader
             .headers()
-            .map_err(|e| Error::io(format!("reading header of {}", path.display()), e.into()))?
-            .clone();
-        let names: Vec<String> = headers.iter().map(str::to_owned).collect();
+            .map_err(|e| Error::io(format!("reading header of {}", path.display()), e.into()))?;
+        let mut names: Vec<String> = headers.iter().map(str::to_owned).collect();
+        if let Some(last) = names.last_mut().filter(|name| name.ends_with('\r')) {
+            last.pop(); // a header line ending in \r\n
+        }
         let types = self.types(&names, open()?)?;
         let keys = names
             .iter()
@@ -132,14 +133,15 @@ impl CsvSourceBuilder {
         if self.infer_rows == 0 {
             return Ok(vec![CellType::Untyped; names.len()]);
         }
-        let mut sample = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-        let rows: Vec<csv::StringRecord> = sample
-            .records()
-            .take(self.infer_rows)
-            .filter_map(std::result::Result::ok)
-            .filter(|r| r.len() == names.len())
-            .collect();
-        let mut types = infer(names.len(), rows.iter().map(|r| r.iter().collect()));
+        let rows = sample_rows(
+            reader(file, self.max_record_bytes),
+            names.len(),
+            self.infer_rows,
+        );
+        let mut types = infer(
+            names.len(),
+            rows.iter().map(|r| r.iter().map(String::as_str).collect()),
+        );
         for (name, t) in names.iter().zip(types.iter_mut()) {
             if let Some(declared) = self.columns.iter().find(|c| &c.name == name) {
                 *t = CellType::Typed(declared.column_type);
@@ -147,4 +149,25 @@ impl CsvSourceBuilder {
         }
         Ok(types)
     }
+}
+
+/// Up to `limit` rows of `width` UTF-8 cells from the start of a file,
+/// for type inference. Rows that do not fit are left out; reading stops
+/// at the first record past the cap.
+fn sample_rows(mut reader: csv::Reader<Capped>, width: usize, limit: usize) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while rows.len() < limit {
+        let start = reader.position().byte();
+        reader.get_mut().record_starts_at(start);
+        if !matches!(reader.read_byte_record(&mut record), Ok(true)) {
+            break;
+        }
+        let crlf = reader.get_ref().ends_with_crlf(reader.position().byte());
+        let row: Option<Vec<String>> = cells(&record, crlf)
+            .map(|cell| std::str::from_utf8(cell).ok().map(str::to_owned))
+            .collect();
+        rows.extend(row.filter(|row| row.len() == width));
+    }
+    rows
 }

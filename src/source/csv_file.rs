@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::csv_builder::CsvSourceBuilder;
 use super::csv_cell::{CellType, write_typed_cell};
 use super::csv_checkpoint::{Checkpoint, FileHead};
-use super::csv_reader::{Capped, TOO_LONG};
+use super::csv_reader::{Capped, TOO_LONG, cells};
 use super::{RecordSource, SourceEvent};
 use crate::error::{Error, Result};
 use crate::record::{Position, Record};
@@ -32,13 +32,15 @@ use crate::time::parse_timestamp;
 /// becomes `double`. A cell that does not fit its column (a word where a
 /// number or a date belongs) makes the row bad input naming file, line
 /// and column. Positions are `{stream}/0@{line}`, with the line where the
-/// row starts (the header is line 1).
+/// row starts (the header is line 1). Rows end at `\n` or `\r\n`; a lone
+/// `\r` is data (as a record separator it would put two rows on one line).
 ///
 /// A bad row becomes a [`Rejected`] with all of its lines. The exception
 /// is a quote that never closes (the row has the wrong number of cells and
-/// runs over several lines, or past the record-size cap, 1 MiB by
-/// default): then only its first line is rejected and reading goes on at
-/// the next line, so one bad quote cannot swallow the rows after it.
+/// runs over several lines, runs past the record-size cap, 1 MiB by
+/// default, or is still open at the end of the file): then only its first
+/// line is rejected (at most the cap of it) and reading goes on at the
+/// next line, so one bad quote cannot swallow the rows after it.
 ///
 /// With a checkpoint file, [`commit`](RecordSource::commit) persists the
 /// position after the last durable row (atomically: temp file + rename),
@@ -110,12 +112,23 @@ impl CsvSource {
             let start = self.reader.position().clone();
             self.reader.get_mut().record_starts_at(start.byte());
             let read = self.reader.read_byte_record(&mut self.record);
+            let capped = self.reader.get_ref();
             let (start, bad) = match read {
                 Ok(false) => break,
                 Ok(true) => {
-                    let start = self.record.position().cloned().unwrap_or(start);
+                    let start = capped.content_start(self.record.position().unwrap_or(&start));
+                    let end = self.reader.position().byte();
+                    if capped.ends_inside_quotes(start.byte(), end) {
+                        let why = "a quote that never closes".to_string();
+                        rejected.push(self.reject(&start, Bad::FirstLine(why))?);
+                        continue;
+                    }
+                    let crlf = capped.ends_with_crlf(end);
+                    if crlf && self.record.len() == 1 && &self.record[0] == b"\r" {
+                        continue; // a blank line ending in \r\n
+                    }
                     let position = self.position(&start);
-                    match self.row_to_record(position) {
+                    match self.row_to_record(position, crlf) {
                         Ok(record) => {
                             let next = self.reader.position().clone();
                             self.uncommitted.push_back((start.line() as i64, next));
@@ -126,11 +139,8 @@ impl CsvSource {
                     }
                 }
                 Err(e) if e.to_string().contains(TOO_LONG) => {
-                    let cap = self.reader.get_ref().cap();
-                    (
-                        start,
-                        Bad::FirstLine(format!("a record longer than {cap} bytes")),
-                    )
+                    let why = format!("a record longer than {} bytes", capped.cap());
+                    (capped.content_start(&start), Bad::FirstLine(why))
                 }
                 Err(e) => {
                     return Err(Error::io(
@@ -163,13 +173,25 @@ impl CsvSource {
             Bad::FirstLine(why) => (self.seek_to_next_line(start)?, why),
             Bad::Row(why) => (self.reader.position().clone(), why),
         };
-        let raw = self.raw_bytes(start.byte(), next.byte())?;
-        let reason = format!("{} line {line}: {why}", self.path.display());
+        // A line may be far longer than any record (no newline for
+        // gigabytes): keep at most the cap of it.
+        let cap = self.reader.get_ref().cap();
+        let len = next.byte() - start.byte();
+        let raw = self.raw_bytes(start.byte(), start.byte() + len.min(cap))?;
+        let mut reason = format!("{} line {line}: {why}", self.path.display());
+        if len > cap {
+            reason.push_str(&format!(" (its first {cap} of {len} bytes are kept)"));
+        }
         self.uncommitted.push_back((line, next));
         Ok(Rejected::new(self.position(start), raw, reason))
     }
 
-    fn row_to_record(&mut self, position: Position) -> std::result::Result<Record, Bad> {
+    /// The record of the row just read (`crlf`: it ended with `\r\n`).
+    fn row_to_record(
+        &mut self,
+        position: Position,
+        crlf: bool,
+    ) -> std::result::Result<Record, Bad> {
         let row = &self.record;
         let multi_line = self.reader.position().line() > position.offset as u64 + 1;
         if row.len() != self.keys.len() {
@@ -187,7 +209,7 @@ impl CsvSource {
         }
         let mut json = BytesMut::with_capacity(row.as_slice().len() + self.keys.len() * 16);
         json.put_u8(b'{');
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in cells(row, crlf).enumerate() {
             if i > 0 {
                 json.put_u8(b',');
             }
@@ -201,7 +223,8 @@ impl CsvSource {
         json.put_u8(b'}');
         let mut record = Record::new(position, json.freeze());
         if let Some(column) = self.timestamp_column {
-            let text = std::str::from_utf8(&self.record[column]).unwrap_or("");
+            let cell = cells(&self.record, crlf).nth(column).unwrap_or_default();
+            let text = std::str::from_utf8(cell).unwrap_or("");
             let millis = parse_timestamp(text).ok_or_else(|| {
                 let name = &self.names[column];
                 Bad::Row(format!(
