@@ -43,6 +43,10 @@ struct Args {
     /// Rotate objects after this many records.
     #[arg(long, default_value_t = 100_000)]
     max_records_per_object: usize,
+    /// Cap on the memory open objects hold (MiB); past it the largest
+    /// group is written early.
+    #[arg(long, default_value_t = 256)]
+    max_buffered_mib: usize,
     /// Rows pulled per batch.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
@@ -78,6 +82,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
+        .max_buffered_bytes(args.max_buffered_mib << 20)
         .build()?;
     let source = args.rows.source(100_000, args.checkpoint.as_deref())?;
     let pipeline = Pipeline::new(source, sink)

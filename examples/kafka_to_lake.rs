@@ -73,6 +73,10 @@ struct Args {
     /// What to do with bad messages: fail, skip or dead-letter (to _errors/ in the lake).
     #[arg(long, default_value = "fail")]
     on_error: String,
+    /// Cap on the memory open objects hold (MiB); past it the largest
+    /// group is written early.
+    #[arg(long, default_value_t = 256)]
+    max_buffered_mib: usize,
     /// Rows of demo data to publish first when running on the mock cluster.
     #[arg(long, default_value_t = 10_000)]
     demo_records: u64,
@@ -127,6 +131,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
+        .max_buffered_bytes(args.max_buffered_mib << 20)
         .build()?;
     let mut pipeline = Pipeline::new(source, sink)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))

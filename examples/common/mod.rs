@@ -213,6 +213,18 @@ pub fn print_summary(lake: &Lake, table: &str, stats: &PipelineStats) {
         stats.records_per_second(),
         stats.elapsed.as_secs_f64()
     );
+    if let Some(kib) = peak_resident_kib() {
+        println!("memory:   {} MiB peak resident", kib / 1024);
+    }
+}
+
+/// This process's peak resident memory (Linux: `VmHWM`). Not `getrusage`:
+/// its `ru_maxrss` keeps the high-water mark of the process that spawned
+/// this one (across `exec`).
+pub fn peak_resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Where a zero-set-up program's Kafka clients connect: the given brokers

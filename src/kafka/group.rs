@@ -3,7 +3,7 @@
 //! each (its backlog), and whether this member looks stuck without an
 //! assignment (the liveness guard).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,14 +42,17 @@ pub(super) fn backlog(
     let committed = consumer
         .committed_offsets(list.clone(), REQUEST_TIMEOUT)
         .map_err(|e| kafka_error("reading the group's committed offsets", e))?;
+    // One ListOffsets request per broker for all partitions (under
+    // read_committed, librdkafka's default, the end is the last stable
+    // offset), not one per partition: a topic of many partitions is
+    // checked in one round trip.
+    let ends = list_offsets(consumer, &list, Offset::End)?;
+    let starts = list_offsets(consumer, &list, Offset::Beginning)?;
     let mut backlog = Vec::new();
     for element in list.elements() {
         let (topic, partition) = (element.topic(), element.partition());
-        // Under read_committed (librdkafka's default) this is the last
-        // stable offset.
-        let (low, end) = consumer
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .map_err(|e| kafka_error(&format!("reading the end of {topic}/{partition}"), e))?;
+        let key = (topic.to_string(), partition);
+        let (low, end) = (starts[&key], ends[&key]);
         let committed = match committed
             .find_partition(topic, partition)
             .map(|e| e.offset())
@@ -67,6 +70,48 @@ pub(super) fn backlog(
         }
     }
     Ok(backlog)
+}
+
+/// The offset of every partition of `list` at `at` (`Offset::End`: the
+/// end; `Offset::Beginning`: the first retained), in one request per
+/// broker (ListOffsets takes -1 and -2 for latest and earliest).
+fn list_offsets(
+    consumer: &BaseConsumer<SourceContext>,
+    list: &TopicPartitionList,
+    at: Offset,
+) -> Result<HashMap<(String, i32), i64>> {
+    let mut query = TopicPartitionList::new();
+    for element in list.elements() {
+        query
+            .add_partition_offset(element.topic(), element.partition(), at)
+            .map_err(|e| kafka_error("listing offsets", e))?;
+    }
+    let answer = consumer
+        .offsets_for_times(query, REQUEST_TIMEOUT)
+        .map_err(|e| kafka_error("listing partition offsets", e))?;
+    let mut offsets = HashMap::new();
+    for element in answer.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let context = || format!("reading the offsets of {topic}/{partition}");
+        element.error().map_err(|e| kafka_error(&context(), e))?;
+        let Offset::Offset(offset) = element.offset() else {
+            return Err(Error::Unavailable {
+                what: format!("the leader of {topic}/{partition}"),
+                reason: format!("it answered {:?} for its offsets", element.offset()),
+            });
+        };
+        offsets.insert((topic.to_string(), partition), offset);
+    }
+    for element in list.elements() {
+        let key = (element.topic().to_string(), element.partition());
+        if !offsets.contains_key(&key) {
+            return Err(Error::Unavailable {
+                what: format!("the leader of {}/{}", key.0, key.1),
+                reason: "no answer for its offsets".into(),
+            });
+        }
+    }
+    Ok(offsets)
 }
 
 /// [`backlog`] on a blocking thread.

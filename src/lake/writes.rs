@@ -64,6 +64,7 @@ impl Writes {
         self
     }
 
+    #[cfg(feature = "s3")]
     pub(crate) fn probe_with(mut self, store: Arc<dyn ObjectStore>) -> Self {
         self.probe_store = Some(store);
         self.mode = Arc::new(OnceCell::new());
