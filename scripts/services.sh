@@ -5,9 +5,10 @@
 #   scripts/services.sh paths     print the environment the tests read
 #
 # Python tools in a project-local virtualenv (.venv): kafka-python, the
-# independent Kafka client of the interoperability test, and the moto S3
-# server (with boto3, the independent S3 client). The S3 tests start one
-# moto_server per test on a free loopback port and stop it afterwards.
+# independent Kafka client of the interoperability test, and the moto
+# server for S3 and Glue on one port (with boto3, the independent S3 and
+# Glue client). The S3 and Glue tests start one moto_server per test on a
+# free loopback port and stop it afterwards.
 #
 # Kafka-API broker: tansu 0.6.0 (a Rust crate), built with cargo into
 # $STREAMLAKE_TOOLS (default ~/.cache/streamlake/tools). The first install
@@ -33,7 +34,7 @@ VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv"
 
 install_python_tools() {
     if "$VENV/bin/python" -c "
-import importlib.metadata as m, kafka, lz4, zstandard, boto3, flask_cors
+import importlib.metadata as m, kafka, lz4, zstandard, boto3, flask_cors, pyparsing
 assert kafka.__version__ == '$KAFKA_PYTHON_VERSION'
 assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
         return
@@ -47,7 +48,7 @@ assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
         python3 -m venv "$VENV"
     fi
     "$VENV/bin/pip" install --quiet "kafka-python==$KAFKA_PYTHON_VERSION" lz4 zstandard \
-        "moto[s3]==$MOTO_VERSION" flask flask-cors
+        "moto[s3,glue]==$MOTO_VERSION" flask flask-cors
 }
 
 case "${1:-install}" in

@@ -36,11 +36,41 @@ pub struct Lake {
     /// What to name in errors: the store, endpoint and identity.
     place: String,
     /// Values never to print (an S3 error body can echo signed headers).
-    secrets: Vec<String>,
+    secrets: Secrets,
     /// Whether objects are created conditionally (probed once).
     writes: Writes,
     /// How long keys may be in this store.
     key_limits: KeyLimits,
+}
+
+/// Values no error text may show (secret keys, session tokens), shared by
+/// a lake's clones and added to as credentials are fetched (a profile's
+/// keys are known only once the SDK has resolved them).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Secrets(Arc<std::sync::RwLock<Vec<String>>>);
+
+impl Secrets {
+    /// Keeps `secret` out of every error text from now on.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub(crate) fn add(&self, secret: &str) {
+        let mut secrets = self.0.write().expect("secrets poisoned");
+        if !secret.is_empty() && !secrets.iter().any(|s| s == secret) {
+            secrets.push(secret.to_string());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.read().expect("secrets poisoned").is_empty()
+    }
+
+    /// `text` with every secret replaced by `<redacted>`.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in self.0.read().expect("secrets poisoned").iter() {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        text
+    }
 }
 
 /// How long object keys may be in a store: checked before anything of a
@@ -64,7 +94,7 @@ impl Lake {
             place: url.clone(),
             url,
             part_size: None,
-            secrets: Vec::new(),
+            secrets: Secrets::default(),
             writes: Writes::new(),
             key_limits: KeyLimits::default(),
         }
@@ -127,7 +157,7 @@ impl Lake {
     /// Names the store in errors as `place` (store, endpoint, identity),
     /// and keeps `secrets` out of every error text.
     #[cfg(feature = "s3")]
-    pub(crate) fn described_as(mut self, place: String, secrets: Vec<String>) -> Self {
+    pub(crate) fn described_as(mut self, place: String, secrets: Secrets) -> Self {
         self.place = place;
         self.secrets = secrets;
         self
@@ -237,11 +267,7 @@ impl Lake {
     /// `text` with the lake's secrets (S3 secret key, session token)
     /// replaced: an S3 error body can echo signed headers.
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
-            text = text.replace(secret.as_str(), "<redacted>");
-        }
-        text
+        self.secrets.redact(text)
     }
 
     /// An [`Error::Store`] for a request of this lake, with the lake's
@@ -257,7 +283,7 @@ impl Lake {
 
     /// `e` with the lake's secrets kept out of its text.
     pub(crate) fn scrub(&self, e: Error) -> Error {
-        if self.secrets.iter().all(String::is_empty) {
+        if self.secrets.is_empty() {
             return e;
         }
         e.redacted(&|text| self.redact(text))

@@ -8,7 +8,6 @@
 //! come from (one function: environment keys, else the named profile's).
 
 mod credentials;
-mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -67,6 +66,9 @@ pub struct S3Options {
     /// object_store's settings (later ones win), each with where it came
     /// from, to name it in errors.
     config: HashMap<AmazonS3ConfigKey, (String, String)>,
+    /// The profile's credentials through aws-config, when no static keys
+    /// are set.
+    profile: Option<Arc<credentials::ProfileCredentials>>,
     part_size: usize,
     max_retries: usize,
     retry_timeout: Duration,
@@ -92,6 +94,7 @@ impl S3Options {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
             config: HashMap::new(),
+            profile: None,
             part_size: 64 * 1024 * 1024,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
@@ -123,9 +126,11 @@ impl S3Options {
         let vars: BTreeMap<String, String> =
             vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         let mut options = Self::new(url)?;
-        for (key, value, from) in credentials::resolve(&vars)? {
+        let resolved = credentials::resolve(&vars)?;
+        for (key, value, from) in resolved.settings {
             options = options.set(key, &value, &from);
         }
+        options.profile = resolved.profile.map(Arc::new);
         for (name, value) in vars.iter().filter(|(k, _)| k.starts_with("AWS_")) {
             if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
                 if !credentials::handles(&key) {
@@ -195,6 +200,7 @@ impl S3Options {
             .with_config(AmazonS3ConfigKey::AccessKeyId, access_key_id)
             .with_config(AmazonS3ConfigKey::SecretAccessKey, secret_access_key);
         options.config.remove(&AmazonS3ConfigKey::Token);
+        options.profile = None;
         match session_token {
             Some(token) => options.with_config(AmazonS3ConfigKey::Token, token),
             None => options,
@@ -334,14 +340,23 @@ impl S3Options {
             "S3 bucket {} at {}{}",
             self.bucket,
             self.endpoint_name(),
-            keys.0
-                .map(|id| format!(" (access key id {id})"))
-                .unwrap_or_default()
+            match (keys.0, &self.profile) {
+                (Some(id), _) => format!(" (access key id {id})"),
+                (None, Some(profile)) => format!(" (AWS profile {})", profile.profile()),
+                (None, None) => String::new(),
+            }
         );
-        let secrets = [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token]
-            .into_iter()
-            .filter_map(|k| self.get(k).map(str::to_string))
-            .collect();
+        // The profile's secrets join the lake's as aws-config resolves them.
+        let secrets = self
+            .profile
+            .as_ref()
+            .map(|p| p.secrets())
+            .unwrap_or_default();
+        for key in [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token] {
+            if let Some(secret) = self.get(key) {
+                secrets.add(secret);
+            }
+        }
         Ok(
             Lake::new(Arc::new(store), Path::from(self.prefix.as_str()), url)
                 .with_part_size(self.part_size)
@@ -363,11 +378,14 @@ impl S3Options {
             max_retries,
             retry_timeout: self.retry_timeout,
         };
-        let builder = AmazonS3Builder::new()
+        let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&self.bucket)
             .with_region(self.signing_region())
             .with_conditional_put(S3ConditionalPut::ETagMatch)
             .with_retry(retry);
+        if let Some(profile) = &self.profile {
+            builder = builder.with_credentials(profile.clone());
+        }
         self.config
             .iter()
             .fold(builder, |b, (key, (value, _))| b.with_config(*key, value))
@@ -405,6 +423,15 @@ impl S3Options {
     }
 }
 
+/// An HTTPS client for the AWS SDK: rustls with the ring provider (the
+/// crypto object_store already uses), not the SDK's default aws-lc.
+pub(crate) fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Secrets stay out of logs: only the access key id is shown.
 impl fmt::Debug for S3Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -420,6 +447,9 @@ impl fmt::Debug for S3Options {
                 value
             };
             map.entry(&key.as_ref(), shown);
+        }
+        if let Some(profile) = &self.profile {
+            map.entry(&"credentials", profile);
         }
         map.entry(&"part_size", &self.part_size);
         map.entry(&"max_retries", &self.max_retries);
