@@ -4,6 +4,8 @@
 //! cargo run --features kafka --example kafka_to_lake                   # mock cluster, demo data
 //! cargo run --features kafka --example kafka_to_lake -- --brokers 127.0.0.1:9092 --topic stock \
 //!     --group lake-writer --lake /tmp/lake --exit-when-idle 10
+//! cargo run --all-features --example kafka_to_lake -- --brokers 127.0.0.1:9092 \
+//!     --lake s3://my-bucket/lake --glue-database analytics   # registered as it lands
 //! ```
 
 mod common;
@@ -73,6 +75,8 @@ struct Args {
     /// What to do with bad messages: fail, skip or dead-letter (to _errors/ in the lake).
     #[arg(long, default_value = "fail")]
     on_error: String,
+    #[command(flatten)]
+    glue: common::glue::GlueArgs,
     /// Cap on the memory open objects hold (MiB); past it the largest
     /// group is written early.
     #[arg(long, default_value_t = 256)]
@@ -125,7 +129,9 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .assignment_timeout(assignment_timeout)
         .stall_window((args.stall_window > 0.0).then(|| Duration::from_secs_f64(args.stall_window)))
         .build()?;
-    let sink = LakeSink::builder(lake.clone())
+    let registration = common::glue::Registration::start(&args.glue, &lake).await?;
+    let sink = registration
+        .attach(LakeSink::builder(lake.clone()))
         .table(&args.table)
         .partition_by(&args.partition_by)
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
@@ -142,6 +148,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
             .drain_timeout(Duration::from_secs_f64(args.drain_timeout));
     }
     let stats = Progress::attach(pipeline, args.events).run().await?;
+    registration.finish().await;
     print_summary(&lake, &args.table, &stats);
     Ok(())
 }

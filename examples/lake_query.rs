@@ -4,6 +4,8 @@
 //! cargo run --all-features --example lake_query -- --lake lake --crawl \
 //!     --sql 'SELECT index, count(*) AS n, avg("CloseUSD") FROM stock GROUP BY index ORDER BY index'
 //! cargo run --all-features --example lake_query -- --lake s3://my-bucket/lake --ddl athena
+//! cargo run --all-features --example lake_query -- --lake s3://my-bucket/lake --crawl \
+//!     --glue-database analytics [--projection]     # the Glue crawler step, through the API
 //! ```
 //!
 //! DDL and results go to stdout; the crawl report and errors to stderr.
@@ -13,7 +15,7 @@ mod common;
 use clap::Parser;
 use common::{exit_on_error, init_logging};
 use streamlake::Lake;
-use streamlake::catalog::{Catalog, Crawler, SchemaConflictPolicy};
+use streamlake::catalog::{Catalog, Crawler, Projection, SchemaConflictPolicy};
 use streamlake::sql::{LakeSql, OutputFormat};
 
 #[derive(Parser, Debug)]
@@ -40,6 +42,14 @@ struct Args {
     /// Where the lake is for AWS in the DDL (default: the lake's URL).
     #[arg(long)]
     location: Option<String>,
+    /// Sync the catalog into this AWS Glue database (feature glue): create
+    /// or update every table, register every partition.
+    #[arg(long)]
+    glue_database: Option<String>,
+    /// Athena partition projection (in --ddl and --glue-database) instead
+    /// of registered partitions.
+    #[arg(long)]
+    projection: bool,
     /// SQL to run over the catalog's tables.
     #[arg(long)]
     sql: Option<String>,
@@ -87,10 +97,14 @@ async fn run(args: Args) -> streamlake::Result<()> {
             "no table {name:?} in the catalog"
         )));
     }
+    let projection = args.projection.then(Projection::new);
     match args.ddl.as_deref() {
         Some("athena") => {
             for table in &chosen {
-                println!("{}\n", table.athena_ddl(&base));
+                println!("{}\n", table.athena_ddl_with(&base, projection.as_ref()));
+                if projection.is_some() {
+                    continue;
+                }
                 for statement in table.athena_partitions(&base) {
                     println!("{statement}\n");
                 }
@@ -98,18 +112,21 @@ async fn run(args: Args) -> streamlake::Result<()> {
         }
         Some(_) => {
             for table in &chosen {
-                let input = table.glue_table_input(&base);
+                let input = table.glue_table_input_with(&base, projection.as_ref());
                 println!("{}", serde_json::to_string_pretty(&input).expect("JSON"));
             }
         }
         None => {}
+    }
+    if let Some(database) = &args.glue_database {
+        sync_glue(database, &base, &catalog, projection.as_ref()).await?;
     }
     if let Some(query) = &args.sql {
         let sql = LakeSql::new(&lake, &catalog)?;
         let batches = sql.query(query).await?;
         print!("{}", args.output.render(&batches)?);
     }
-    if args.ddl.is_none() && args.sql.is_none() {
+    if args.ddl.is_none() && args.sql.is_none() && args.glue_database.is_none() {
         for table in &chosen {
             eprintln!(
                 "{}: {} columns, {} partitions, {} objects, {} bytes ({:?}, {})",
@@ -124,4 +141,35 @@ async fn run(args: Args) -> streamlake::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The Glue crawler step: the catalog into `database`.
+#[cfg(feature = "glue")]
+async fn sync_glue(
+    database: &str,
+    base: &str,
+    catalog: &Catalog,
+    projection: Option<&Projection>,
+) -> streamlake::Result<()> {
+    let glue = streamlake::glue::GlueCatalog::builder(database, base)
+        .build()
+        .await?;
+    let report = glue.sync(catalog, projection).await?;
+    eprintln!("{report}");
+    for line in report.new_columns.iter().chain(&report.conflicts) {
+        eprintln!("  {line}");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "glue"))]
+async fn sync_glue(
+    _: &str,
+    _: &str,
+    _: &Catalog,
+    _: Option<&Projection>,
+) -> streamlake::Result<()> {
+    Err(streamlake::Error::Config(
+        "--glue-database needs the glue feature (cargo run --features glue,sql ...)".into(),
+    ))
 }

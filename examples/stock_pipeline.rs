@@ -58,6 +58,8 @@ struct Args {
     /// What to do with bad rows and messages: fail, skip or dead-letter.
     #[arg(long, default_value = "fail")]
     on_error: String,
+    #[command(flatten)]
+    glue: common::glue::GlueArgs,
 }
 
 #[tokio::main]
@@ -81,7 +83,9 @@ async fn run(args: Args) -> streamlake::Result<()> {
         .topic(&args.topic)
         .build()?;
     source.wait_for_assignment(Duration::from_secs(120)).await?;
-    let sink = LakeSink::builder(lake.clone())
+    let registration = common::glue::Registration::start(&args.glue, &lake).await?;
+    let sink = registration
+        .attach(LakeSink::builder(lake.clone()))
         .table(&args.table)
         .partition_by(&args.partition_by)
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
@@ -102,6 +106,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
 
     let (produced, consumed) = tokio::join!(producer, consumer);
     let (produced, consumed) = (produced?, consumed?);
+    registration.finish().await;
 
     println!("brokers:   {}", config.brokers());
     println!("topic:     {}", args.topic);

@@ -35,17 +35,19 @@ use crate::error::{Error, Result};
 use crate::format::Compression;
 use crate::lake::Lake;
 
-mod athena;
+pub(crate) mod athena;
 mod crawl;
-mod glue;
-mod layout;
+pub(crate) mod glue;
+pub(crate) mod layout;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod projection;
 pub(crate) mod sample;
 
 pub use crate::format::Format;
 pub use crate::schema::{Column, ColumnType};
 pub use crawl::{CrawlReport, Crawler, SchemaConflictPolicy, crawl};
+pub use projection::{KeyProjection, Projection};
 
 /// Where catalog entries live inside a lake.
 pub const CATALOG_DIR: &str = "_catalog";

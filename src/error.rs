@@ -109,6 +109,18 @@ pub enum Error {
         source: Box<datafusion::error::DataFusionError>,
     },
 
+    /// The AWS Glue Data Catalog refused a request for a reason other than
+    /// permissions, configuration or availability (those are
+    /// [`Error::Config`] and [`Error::Unavailable`]).
+    #[cfg(feature = "glue")]
+    #[error("glue {context}: {reason}")]
+    Catalog {
+        /// What was being done, naming database, table and endpoint.
+        context: String,
+        /// The service's answer (code and message).
+        reason: String,
+    },
+
     /// A local file operation failed (source file, checkpoint).
     #[error("{context}: {source}")]
     Io {

@@ -56,6 +56,8 @@ pub mod catalog;
 mod encode;
 mod error;
 mod format;
+#[cfg(feature = "glue")]
+pub mod glue;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod lake;
@@ -97,7 +99,10 @@ pub use crate::sink::{DurablePositions, MemorySink, RecordSink, SinkStats};
 pub use crate::source::{
     Backlog, CsvSource, CsvSourceBuilder, MemorySource, RecordSource, SourceEvent, StockTicks,
 };
-pub use crate::store::{LakeDeadLetters, LakeSink, LakeSinkBuilder, PartitionTemplate, Rotation};
+pub use crate::store::{
+    LakeDeadLetters, LakeSink, LakeSinkBuilder, Landed, LandingListener, PartitionTemplate,
+    Rotation, Ticket,
+};
 
 /// Re-export of the object store crate, so users name the same version.
 pub use object_store;

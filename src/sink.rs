@@ -72,6 +72,15 @@ pub trait RecordSink: Send {
     /// durable without breaking deterministic object boundaries.
     async fn flush(&mut self) -> Result<Vec<Rejected>>;
 
+    /// Waits until what [`flush`](RecordSink::flush) wrote is durable
+    /// and reportable by [`take_durable`](RecordSink::take_durable): a sink
+    /// whose durability waits on something else (a catalog registering
+    /// partitions) returns once that is done or has timed out. The default
+    /// returns at once.
+    async fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// The positions that became durable since the last call: per source
     /// partition, the last record durable.
     fn take_durable(&mut self) -> Vec<Position>;
@@ -107,6 +116,10 @@ impl<S: RecordSink + ?Sized> RecordSink for Box<S> {
 
     fn take_durable(&mut self) -> Vec<Position> {
         (**self).take_durable()
+    }
+
+    async fn settle(&mut self) -> Result<()> {
+        (**self).settle().await
     }
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {

@@ -22,6 +22,7 @@ mod builder;
 mod commit;
 mod dead_letters;
 mod keys;
+mod landing;
 mod marker;
 mod objects;
 mod partition;
@@ -31,6 +32,7 @@ mod upload;
 
 pub use self::builder::LakeSinkBuilder;
 pub use self::dead_letters::LakeDeadLetters;
+pub use self::landing::{Landed, LandingListener, Ticket};
 pub use self::partition::PartitionTemplate;
 pub use self::rotation::Rotation;
 pub use self::sink::LakeSink;

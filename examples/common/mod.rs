@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod glue;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ColumnType, Format, Table, TableCompression};
+use super::{ColumnType, Format, Projection, Table, TableCompression};
 
 /// Partitions per `ALTER TABLE ... ADD PARTITION` statement.
 const PARTITIONS_PER_STATEMENT: usize = 100;
@@ -77,6 +77,13 @@ impl Table {
     /// how that SerDe can read them); Parquet is `STORED AS PARQUET`, read
     /// by position when names had to change.
     pub fn athena_ddl(&self, base: &str) -> String {
+        self.athena_ddl_with(base, None)
+    }
+
+    /// [`athena_ddl`](Table::athena_ddl), with partition projection table
+    /// properties when `projection` is given (then no partition needs
+    /// registering).
+    pub fn athena_ddl_with(&self, base: &str, projection: Option<&Projection>) -> String {
         let columns = self.sql_columns();
         let mut ddl = format!("CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n", self.name);
         let lines: Vec<String> = columns
@@ -130,16 +137,12 @@ impl Table {
             }
         }
         let _ = writeln!(ddl, "LOCATION '{}'", quote(&self.url(base)));
-        let mut properties = vec![format!(
-            "'classification' = '{}'",
-            classification(self.format)
-        )];
-        if self.format == Format::Csv {
-            properties.push("'skip.header.line.count' = '1'".to_string());
-        }
-        if self.compression == TableCompression::Gzip {
-            properties.push("'compressionType' = 'gzip'".to_string());
-        }
+        let properties: Vec<String> = self
+            .table_parameters(base, projection)
+            .iter()
+            .filter(|(key, _)| key != "EXTERNAL")
+            .map(|(key, value)| format!("'{}' = '{}'", quote(key), quote(value)))
+            .collect();
         let _ = write!(ddl, "TBLPROPERTIES ({});", properties.join(", "));
         ddl
     }
@@ -183,6 +186,35 @@ impl Table {
                 sql
             })
             .collect()
+    }
+}
+
+impl Table {
+    /// The table's properties (Glue `Parameters`, Athena `TBLPROPERTIES`):
+    /// `EXTERNAL`, `classification`, the CSV header, gzip compression, and
+    /// partition projection when given.
+    pub(crate) fn table_parameters(
+        &self,
+        base: &str,
+        projection: Option<&Projection>,
+    ) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("EXTERNAL".to_string(), "TRUE".to_string()),
+            (
+                "classification".to_string(),
+                classification(self.format).to_string(),
+            ),
+        ];
+        if self.format == Format::Csv {
+            out.push(("skip.header.line.count".into(), "1".into()));
+        }
+        if self.compression == TableCompression::Gzip {
+            out.push(("compressionType".into(), "gzip".into()));
+        }
+        if let Some(projection) = projection {
+            out.extend(projection.parameters(self, base));
+        }
+        out
     }
 }
 

@@ -3,8 +3,25 @@
 
 use serde_json::{Value, json};
 
-use super::athena::{athena_name, classification};
-use super::{Format, Table, TableCompression};
+use super::athena::athena_name;
+use super::{Format, Projection, Table, TableCompression};
+
+/// A table as the Glue Data Catalog holds it: what the `TableInput` JSON
+/// export and the Glue client (feature `glue`) both send.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct GlueTableDef {
+    pub(crate) name: String,
+    /// Athena names and types.
+    pub(crate) columns: Vec<(String, String)>,
+    pub(crate) partition_keys: Vec<(String, String)>,
+    pub(crate) location: String,
+    pub(crate) input_format: &'static str,
+    pub(crate) output_format: &'static str,
+    pub(crate) serde: &'static str,
+    pub(crate) serde_parameters: Vec<(String, String)>,
+    pub(crate) parameters: Vec<(String, String)>,
+    pub(crate) compressed: bool,
+}
 
 impl Table {
     /// The Glue `TableInput` for the table stored under `base` (the lake's
@@ -16,79 +33,120 @@ impl Table {
     /// aws glue create-table --database-name lake --table-input "$(lake_query --ddl glue ...)"
     /// ```
     pub fn glue_table_input(&self, base: &str) -> Value {
+        self.glue_table_input_with(base, None)
+    }
+
+    /// [`glue_table_input`](Table::glue_table_input), with partition
+    /// projection parameters when `projection` is given.
+    pub fn glue_table_input_with(&self, base: &str, projection: Option<&Projection>) -> Value {
+        self.glue_definition(base, projection).to_json()
+    }
+
+    /// The table as Glue holds it.
+    pub(crate) fn glue_definition(
+        &self,
+        base: &str,
+        projection: Option<&Projection>,
+    ) -> GlueTableDef {
         let sql_columns = self.sql_columns();
-        let columns: Vec<Value> = sql_columns
-            .iter()
-            .map(|c| json!({"Name": c.name, "Type": c.sql_type}))
-            .collect();
-        let keys: Vec<Value> = self
-            .partition_keys
-            .iter()
-            .map(|k| json!({"Name": athena_name(&k.name), "Type": k.column_type.sql_name()}))
-            .collect();
         let renamed: Vec<(String, String)> = sql_columns
             .iter()
             .filter(|c| c.name != c.source)
             .map(|c| (format!("mapping.{}", c.name), c.source.to_string()))
             .collect();
         let any_renamed = !renamed.is_empty();
-        let (input, output, serde, mut serde_parameters) = match self.format {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let (input_format, output_format, serde, mut serde_parameters) = match self.format {
             Format::JsonLines => {
-                let mut parameters = serde_json::Map::new();
-                parameters.insert("case.insensitive".into(), "false".into());
-                for (key, source) in renamed {
-                    parameters.insert(key, source.into());
-                }
+                let mut parameters = pairs(&[("case.insensitive", "false")]);
+                parameters.extend(renamed);
                 (
-                    "org.apache.hadoop.mapred.TextInputFormat",
-                    "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    TEXT_INPUT,
+                    TEXT_OUTPUT,
                     "org.openx.data.jsonserde.JsonSerDe",
                     parameters,
                 )
             }
             Format::Csv => (
-                "org.apache.hadoop.mapred.TextInputFormat",
-                "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                TEXT_INPUT,
+                TEXT_OUTPUT,
                 "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                json!({"separatorChar": ",", "quoteChar": "\"", "escapeChar": "\\"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
+                pairs(&[
+                    ("separatorChar", ","),
+                    ("quoteChar", "\""),
+                    ("escapeChar", "\\"),
+                ]),
             ),
             Format::Parquet => (
                 "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                 "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                 "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                serde_json::Map::new(),
+                Vec::new(),
             ),
         };
         if self.format == Format::Parquet && any_renamed {
-            serde_parameters.insert("parquet.column.index.access".into(), "true".into());
+            serde_parameters.extend(pairs(&[("parquet.column.index.access", "true")]));
         }
-        let mut parameters = json!({
-            "classification": classification(self.format),
-            "EXTERNAL": "TRUE",
-        });
-        if self.format == Format::Csv {
-            parameters["skip.header.line.count"] = "1".into();
+        GlueTableDef {
+            name: self.name.clone(),
+            columns: sql_columns
+                .iter()
+                .map(|c| (c.name.clone(), c.sql_type.to_string()))
+                .collect(),
+            partition_keys: self
+                .partition_keys
+                .iter()
+                .map(|k| (athena_name(&k.name), k.column_type.sql_name().to_string()))
+                .collect(),
+            location: self.url(base),
+            input_format,
+            output_format,
+            serde,
+            serde_parameters,
+            parameters: self.table_parameters(base, projection),
+            compressed: self.compression != TableCompression::None,
         }
-        if self.compression == TableCompression::Gzip {
-            parameters["compressionType"] = "gzip".into();
-        }
+    }
+}
+
+const TEXT_INPUT: &str = "org.apache.hadoop.mapred.TextInputFormat";
+const TEXT_OUTPUT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+
+impl GlueTableDef {
+    /// The `TableInput` JSON (`aws glue create-table --table-input`).
+    pub(crate) fn to_json(&self) -> Value {
+        let named = |pairs: &[(String, String)]| -> Vec<Value> {
+            pairs
+                .iter()
+                .map(|(name, t)| json!({"Name": name, "Type": t}))
+                .collect()
+        };
+        let map = |pairs: &[(String, String)]| -> Value {
+            Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+            )
+        };
         json!({
             "Name": self.name,
             "TableType": "EXTERNAL_TABLE",
-            "Parameters": parameters,
-            "PartitionKeys": keys,
+            "Parameters": map(&self.parameters),
+            "PartitionKeys": named(&self.partition_keys),
             "StorageDescriptor": {
-                "Columns": columns,
-                "Location": self.url(base),
-                "InputFormat": input,
-                "OutputFormat": output,
-                "Compressed": self.compression != TableCompression::None,
+                "Columns": named(&self.columns),
+                "Location": self.location,
+                "InputFormat": self.input_format,
+                "OutputFormat": self.output_format,
+                "Compressed": self.compressed,
                 "SerdeInfo": {
-                    "SerializationLibrary": serde,
-                    "Parameters": serde_parameters,
+                    "SerializationLibrary": self.serde,
+                    "Parameters": map(&self.serde_parameters),
                 },
             },
         })

@@ -95,6 +95,7 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
             self.progress(false);
         }
         self.flush().await?;
+        self.p.sink.settle().await?;
         self.commit_durable().await?;
         self.progress(true);
         Ok(self.current())
@@ -195,6 +196,7 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         if self.buffered {
             self.flush().await?;
         }
+        self.p.sink.settle().await?;
         self.commit_durable().await?;
         // A backlog that cannot be read now (a group still joining, a
         // broker that does not answer) is not drained: ask again later.

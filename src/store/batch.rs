@@ -49,6 +49,20 @@ impl Group {
         self.replay_until.unwrap_or(self.last_offset)
     }
 
+    /// The partition paths of the group's objects: those it buffered and
+    /// those an earlier run wrote in full.
+    pub(crate) fn partition_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .buffers
+            .keys()
+            .chain(&self.written_paths)
+            .cloned()
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+    }
+
     /// Whether closing now would cut short a boundary an earlier run made.
     pub(crate) fn short_of_replay(&self) -> bool {
         self.replay_until.is_some_and(|end| self.last_offset < end)

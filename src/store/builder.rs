@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::landing::LandingListener;
 use super::partition::{PartitionTemplate, escape};
 use super::rotation::Rotation;
 use super::sink::LakeSink;
@@ -28,6 +29,7 @@ use crate::lake::Lake;
 pub struct LakeSinkBuilder {
     settings: SinkSettings,
     partition_by: String,
+    listener: Option<Arc<dyn LandingListener>>,
 }
 
 /// What a lake sink is configured with: filled in by [`LakeSinkBuilder`],
@@ -64,6 +66,7 @@ impl LakeSinkBuilder {
                 max_buffered_bytes: 256 << 20,
             },
             partition_by: String::new(),
+            listener: None,
         }
     }
 
@@ -130,6 +133,15 @@ impl LakeSinkBuilder {
         self
     }
 
+    /// Tells `listener` about every group of objects once it is durable,
+    /// and holds the group's position back from the pipeline until the
+    /// listener releases it (e.g. the Glue registrar, once the group's
+    /// partitions are registered).
+    pub fn on_landed(mut self, listener: Arc<dyn LandingListener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
     /// The settings as they are, unchecked (unit tests of the stages).
     #[cfg(test)]
     pub(crate) fn settings_for_tests(self) -> SinkSettings {
@@ -166,6 +178,6 @@ impl LakeSinkBuilder {
             )));
         }
         settings.template = PartitionTemplate::parse(&self.partition_by)?;
-        Ok(LakeSink::new(settings))
+        Ok(LakeSink::new(settings, self.listener))
     }
 }

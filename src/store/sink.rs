@@ -14,11 +14,12 @@ use super::batch::{Batcher, Next};
 use super::builder::SinkSettings;
 use super::commit::{CommitStep, HiveObjects};
 use super::keys::{data_object_name, key_too_long};
+use super::landing::{Landing, LandingListener};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
-use crate::sink::{DurablePositions, RecordSink, SinkStats};
+use crate::sink::{RecordSink, SinkStats};
 use crate::value::JsonFields;
 
 /// Writes records into a lake as partitioned, rotated, encoded objects.
@@ -56,7 +57,7 @@ pub struct LakeSink {
     last_offsets: HashMap<SourcePartition, i64>,
     batcher: Batcher,
     commit: Box<dyn CommitStep>,
-    durable: DurablePositions,
+    landing: Landing,
     stats: SinkStats,
 }
 
@@ -66,7 +67,7 @@ impl LakeSink {
         LakeSinkBuilder::new(lake)
     }
 
-    pub(super) fn new(settings: SinkSettings) -> Self {
+    pub(super) fn new(settings: SinkSettings, listener: Option<Arc<dyn LandingListener>>) -> Self {
         let settings = Arc::new(settings);
         Self {
             batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
@@ -74,7 +75,7 @@ impl LakeSink {
             settings,
             name_lens: HashMap::new(),
             last_offsets: HashMap::new(),
-            durable: DurablePositions::default(),
+            landing: Landing::new(listener),
             stats: SinkStats::default(),
         }
     }
@@ -105,7 +106,7 @@ impl LakeSink {
             Ok(path) => path,
             Err(reason) => {
                 if let Some(offset) = self.batcher.pass_over(&sp, record.position.offset) {
-                    self.durable.advance(sp, offset);
+                    self.landing.passed(&sp, offset);
                 }
                 rejected.push(Rejected::new(record.position, record.value, reason));
                 return Ok(());
@@ -174,7 +175,9 @@ impl LakeSink {
         match self.commit.commit(sp, &group, &mut refused).await {
             Ok(written) => {
                 self.batcher.written(&group);
-                self.durable.advance(sp.clone(), written.last_offset);
+                let paths = group.partition_paths();
+                let table = &self.settings.table;
+                self.landing.landed(table, sp, written.last_offset, paths);
                 self.stats.objects += written.objects;
                 self.stats.bytes += written.bytes;
                 self.stats.records += written.records;
@@ -219,7 +222,12 @@ impl RecordSink for LakeSink {
     }
 
     fn take_durable(&mut self) -> Vec<Position> {
-        self.durable.take()
+        self.landing.take()
+    }
+
+    async fn settle(&mut self) -> Result<()> {
+        self.landing.settle().await;
+        Ok(())
     }
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
@@ -227,7 +235,7 @@ impl RecordSink for LakeSink {
             self.batcher.discard(sp);
             self.last_offsets.remove(sp);
         }
-        self.durable.forget(partitions);
+        self.landing.forget(partitions);
         Ok(())
     }
 
@@ -236,7 +244,7 @@ impl RecordSink for LakeSink {
         let last = self.last_offsets.entry(sp.clone()).or_insert(i64::MIN);
         *last = (*last).max(position.offset);
         if let Some(offset) = self.batcher.pass_over(&sp, position.offset) {
-            self.durable.advance(sp, offset);
+            self.landing.passed(&sp, offset);
         }
     }
 

@@ -4,6 +4,8 @@
         print one JSON object per stored object under PREFIX:
         {"key", "etag", "size", "sse", "kms_key", "text"} with .gz/.zst
         bodies decompressed
+    s3_client.py keys ENDPOINT BUCKET PREFIX
+        print the key of every stored object under PREFIX, one per line
 """
 import gzip
 import json
@@ -40,6 +42,19 @@ def dump(endpoint, bucket, prefix):
             }))
 
 
+def keys(endpoint, bucket, prefix):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+        region_name="us-east-1",
+    )
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            print(item["Key"])
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    {"dump": dump}[command](*rest)
+    {"dump": dump, "keys": keys}[command](*rest)
