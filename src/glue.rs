@@ -106,8 +106,10 @@ impl GlueCatalog {
         let found = self.client.get_database().name(&self.database).send().await;
         match found.map_err(|e| (errors::kind(&e), e)) {
             Ok(_) => return Ok(false),
-            Err((Kind::NotFound(_), _)) if self.create_database => {}
-            Err((Kind::NotFound(m), _)) => return Err(errors::error(&request, Kind::NotFound(m))),
+            Err((Kind::NoDatabase(_) | Kind::NotFound(_), _)) if self.create_database => {}
+            Err((Kind::NoDatabase(m) | Kind::NotFound(m), _)) => {
+                return Err(errors::error(&request, Kind::NoDatabase(m)));
+            }
             Err((_, e)) => return Err(glue_error(&request, e)),
         }
         let request = self.request("CreateDatabase", None);
@@ -196,7 +198,7 @@ impl GlueCatalog {
             Ok(out) => Ok(out
                 .table()
                 .map(|t| (convert::Held::of(t), t.version_id().map(str::to_string)))),
-            Err((Kind::NotFound(m), _)) if !m.contains("atabase") => Ok(None),
+            Err((Kind::NotFound(_), _)) => Ok(None),
             Err((_, e)) => Err(glue_error(&request, e)),
         }
     }
@@ -276,7 +278,7 @@ impl GlueCatalog {
                     values.extend(page.partitions().iter().map(|p| p.values().to_vec()))
                 }
                 Ok(None) => return Ok(values),
-                Err((Kind::NotFound(m), _)) if !m.contains("atabase") => return Ok(Vec::new()),
+                Err((Kind::NotFound(_), _)) => return Ok(Vec::new()),
                 Err((_, e)) => return Err(glue_error(&request, e)),
             }
         }

@@ -1,7 +1,9 @@
 //! `--glue-database`: register tables and partitions in the AWS Glue Data
 //! Catalog as they land (feature `glue`).
 
+#[cfg(feature = "glue")]
 use std::sync::Arc;
+#[cfg(feature = "glue")]
 use std::time::Duration;
 
 use streamlake::{Lake, LakeSinkBuilder};
@@ -61,7 +63,7 @@ impl Registration {
                 "--glue-database needs the glue feature (cargo run --features glue ...)".into(),
             )),
             None => {
-                let _ = (lake, Duration::ZERO, Arc::new(()));
+                let _ = lake;
                 Ok(Registration {})
             }
         }

@@ -51,6 +51,9 @@ impl Request<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     AccessDenied(String),
+    /// The database does not exist.
+    NoDatabase(String),
+    /// The table (or another entity) does not exist.
     NotFound(String),
     AlreadyExists,
     Throttled(String),
@@ -73,6 +76,11 @@ where
             let status = ctx.raw().status().as_u16();
             match code {
                 c if c.contains("AccessDenied") || status == 403 => Kind::AccessDenied(message),
+                // Glue answers a missing database and a missing table with
+                // the same code; the message names which.
+                "EntityNotFoundException" if message.contains("atabase") => {
+                    Kind::NoDatabase(message)
+                }
                 "EntityNotFoundException" => Kind::NotFound(message),
                 "AlreadyExistsException" => Kind::AlreadyExists,
                 c if THROTTLING.contains(&c) => Kind::Throttled(message),
@@ -95,13 +103,11 @@ pub(super) fn error(request: &Request<'_>, kind: Kind) -> Error {
             "glue {context}: access denied: the credentials need glue:{} ({message})",
             request.operation
         )),
-        Kind::NotFound(message) if request.table.is_none() || message.contains("atabase") => {
-            Error::Config(format!(
-                "glue {context}: database {} does not exist and creating it is not allowed \
+        Kind::NoDatabase(message) => Error::Config(format!(
+            "glue {context}: database {} does not exist and creating it is not allowed \
                  ({message}); create it, or allow creation (`create_database(true)`)",
-                request.database
-            ))
-        }
+            request.database
+        )),
         Kind::Throttled(message) => Error::Unavailable {
             what: format!("glue {context}"),
             reason: format!("throttled: {message}"),
@@ -113,6 +119,9 @@ pub(super) fn error(request: &Request<'_>, kind: Kind) -> Error {
         Kind::Credentials(message) => Error::Config(format!(
             "glue {context}: no usable AWS credentials: {message}"
         )),
+        Kind::NotFound(message) if request.table.is_none() => {
+            error(request, Kind::NoDatabase(message))
+        }
         Kind::NotFound(message) | Kind::Other(message) => Error::Catalog {
             context,
             reason: message,

@@ -66,7 +66,7 @@ impl Worker {
                         backoff = FIRST_BACKOFF;
                         next = None;
                     } else {
-                        self.record_overdue().await;
+                        self.record_older_than(self.commit_timeout).await;
                         next = Some(Instant::now() + backoff);
                         backoff = (backoff * 2).min(LAST_BACKOFF);
                     }
@@ -77,8 +77,7 @@ impl Worker {
 
     async fn finish(&mut self) {
         if !self.waiting.is_empty() && !self.attempt().await {
-            let owed = Duration::ZERO;
-            self.record_older_than(owed).await;
+            self.record_older_than(Duration::ZERO).await;
         }
         self.update(|s| s.api_calls = self.catalog.api_calls());
     }
@@ -257,11 +256,6 @@ impl Worker {
                 s.max_latency = s.max_latency.max(latency);
             });
         }
-    }
-
-    async fn record_overdue(&mut self) {
-        let timeout = self.commit_timeout;
-        self.record_older_than(timeout).await;
     }
 
     /// Records groups waiting longer than `age` as owed and releases them.
