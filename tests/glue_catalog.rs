@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::broker::Broker;
-use common::lake_writer::LakeWriter;
+use common::lake_writer::{LakeWriter, Member};
 use common::s3::S3Server;
 use common::{example, python};
 use streamlake::catalog::{Crawler, Projection};
@@ -407,81 +407,113 @@ async fn kafka_to_lake_registers_every_partition_as_it_lands() {
     s3.bucket("lake");
     let writer = registering_writer(&broker, s3.env());
     writer.finish(&["--glue-database", DATABASE]);
-    let tables = glue_tables(&s3.endpoint()).expect("database created");
-    let listed = listed_partitions(&s3, "data/");
-    assert!(!listed["stock"].is_empty());
-    let registered: BTreeSet<GluePartition> = tables["stock"].partitions.iter().cloned().collect();
-    assert_eq!(
-        registered, listed["stock"],
-        "every partition holding data is registered, and no registered partition is empty"
+    assert_registered_as_listed(
+        &s3,
+        &s3,
+        "every partition holding data is registered, and no registered partition is empty",
     );
+}
+
+/// A broker with 2,000 stock rows on a 3-partition topic, a moto for S3
+/// (bucket `lake`) and a second moto for Glue alone, so that Glue can be
+/// frozen while S3 answers.
+struct SplitServices {
+    broker: Broker,
+    s3: S3Server,
+    glue: S3Server,
+    sent: i64,
+}
+
+impl SplitServices {
+    async fn start() -> Self {
+        let broker = Broker::start();
+        broker.topic(common::lake_writer::TOPIC, 3).await;
+        let sent = broker
+            .produce_stock(common::lake_writer::TOPIC, 2_000)
+            .await
+            .len() as i64;
+        let s3 = S3Server::start();
+        s3.bucket("lake");
+        SplitServices {
+            broker,
+            s3,
+            glue: S3Server::start(),
+            sent,
+        }
+    }
+
+    /// `kafka_to_lake` with S3 and Glue on their own servers.
+    fn writer(&self) -> LakeWriter<'_> {
+        let mut env = self.s3.env();
+        env.push(("AWS_ENDPOINT_URL_GLUE", self.glue.endpoint()));
+        registering_writer(&self.broker, env)
+    }
+}
+
+/// Follows `member` until its registrar has started.
+fn wait_for_registration(member: &mut Member<'_>, writer: &LakeWriter<'_>) {
+    member.process.wait_for(
+        "registration started",
+        common::process::step_timeout(),
+        &|| writer.diagnose(),
+        |line| line.contains("registering in glue database"),
+    );
+}
+
+/// Table `stock` in Glue has exactly the partitions boto3 lists in the lake.
+fn assert_registered_as_listed(glue: &S3Server, s3: &S3Server, what: &str) {
+    let tables = glue_tables(&glue.endpoint()).expect("database created");
+    let registered: BTreeSet<GluePartition> = tables["stock"].partitions.iter().cloned().collect();
+    let listed = listed_partitions(s3, "data/");
+    assert!(!listed["stock"].is_empty());
+    assert_eq!(registered, listed["stock"], "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_landing_and_registering_is_repaired_by_the_restart() {
-    let broker = Broker::start();
-    broker.topic(common::lake_writer::TOPIC, 3).await;
-    let sent = broker
-        .produce_stock(common::lake_writer::TOPIC, 2_000)
-        .await
-        .len() as i64;
-    let s3 = S3Server::start();
-    s3.bucket("lake");
-    let glue_server = S3Server::start();
-    let mut env = s3.env();
-    env.push(("AWS_ENDPOINT_URL_GLUE", glue_server.endpoint()));
-    let writer = registering_writer(&broker, env);
+    let services = SplitServices::start().await;
+    let SplitServices {
+        broker,
+        s3,
+        glue,
+        sent,
+    } = &services;
+    let writer = services.writer();
 
     let mut member = writer.spawn(&["--glue-database", DATABASE, "--exit-when-idle", "600"]);
-    member.process.wait_for(
-        "registration started",
-        common::process::step_timeout(),
-        &|| writer.diagnose(),
-        |line| line.contains("registering in glue database"),
-    );
-    glue_server.pause();
+    wait_for_registration(&mut member, &writer);
+    glue.pause();
     wait_until("objects in the lake", || {
-        !listed_partitions(&s3, "data/").is_empty()
+        !listed_partitions(s3, "data/").is_empty()
     });
     member.kill();
     assert_eq!(
-        committed_total(&broker),
+        committed_total(broker),
         0,
         "nothing is committed before it is registered"
     );
-    glue_server.resume();
+    glue.resume();
 
     writer.finish(&["--glue-database", DATABASE]);
-    assert_eq!(committed_total(&broker), sent);
-    let tables = glue_tables(&glue_server.endpoint()).expect("database created");
-    let registered: BTreeSet<GluePartition> = tables["stock"].partitions.iter().cloned().collect();
-    assert_eq!(registered, listed_partitions(&s3, "data/")["stock"]);
+    assert_eq!(committed_total(broker), *sent);
+    assert_registered_as_listed(glue, s3, "the restart registered what was missed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_glue_outage_longer_than_the_commit_timeout_is_owed_and_registered_next_start() {
-    let broker = Broker::start();
-    broker.topic(common::lake_writer::TOPIC, 3).await;
-    let sent = broker
-        .produce_stock(common::lake_writer::TOPIC, 2_000)
-        .await
-        .len() as i64;
-    let s3 = S3Server::start();
-    s3.bucket("lake");
-    let glue_server = S3Server::start();
-    let mut env = s3.env();
-    env.push(("AWS_ENDPOINT_URL_GLUE", glue_server.endpoint()));
-    let writer = registering_writer(&broker, env);
+    let services = SplitServices::start().await;
+    let SplitServices {
+        broker,
+        s3,
+        glue,
+        sent,
+    } = &services;
+    let writer = services.writer();
     let args = ["--glue-database", DATABASE, "--glue-commit-timeout", "2"];
 
     let mut member = writer.spawn(&[&args[..], &["--exit-when-idle", "3"]].concat());
-    member.process.wait_for(
-        "registration started",
-        common::process::step_timeout(),
-        &|| writer.diagnose(),
-        |line| line.contains("registering in glue database"),
-    );
-    glue_server.pause();
+    wait_for_registration(&mut member, &writer);
+    glue.pause();
     let status = member.wait();
     let log = member.process.log.recent();
     assert!(
@@ -492,20 +524,18 @@ async fn a_glue_outage_longer_than_the_commit_timeout_is_owed_and_registered_nex
         log.contains("recorded as owed"),
         "the outage is reported: {log}"
     );
-    assert_eq!(committed_total(&broker), sent);
-    let owed = boto3_keys(&s3, "data/_streamlake/glue/");
+    assert_eq!(committed_total(broker), *sent);
+    let owed = boto3_keys(s3, "data/_streamlake/glue/");
     assert!(
         !owed.is_empty(),
         "owed registrations are recorded in the lake"
     );
-    glue_server.resume();
+    glue.resume();
 
     writer.finish(&args);
-    let tables = glue_tables(&glue_server.endpoint()).expect("database created");
-    let registered: BTreeSet<GluePartition> = tables["stock"].partitions.iter().cloned().collect();
-    assert_eq!(registered, listed_partitions(&s3, "data/")["stock"]);
+    assert_registered_as_listed(glue, s3, "the next start registered what was owed");
     assert!(
-        boto3_keys(&s3, "data/_streamlake/glue/").is_empty(),
+        boto3_keys(s3, "data/_streamlake/glue/").is_empty(),
         "owed records are settled"
     );
 }

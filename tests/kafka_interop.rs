@@ -6,8 +6,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use common::broker::Broker;
 use common::{assert_same_rows, example, python, rows};
@@ -15,6 +15,47 @@ use streamlake::{Lake, StockTicks};
 
 fn client() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_client.py")
+}
+
+/// `n` stock rows of `seed` as JSON lines.
+fn stock_lines(seed: u64, n: usize) -> Vec<String> {
+    let mut ticks = StockTicks::new(seed);
+    (0..n)
+        .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
+        .collect()
+}
+
+/// Publishes `lines` to topic `stock` with kafka-python (`extra`: its
+/// further arguments).
+fn produce_with_kafka_python(broker: &Broker, dir: &Path, lines: &[String], extra: &[&str]) {
+    let input = dir.join("lines.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = common::process::output(
+        "kafka-python",
+        Command::new(python("kafka"))
+            .arg(client())
+            .args(["produce", &broker.brokers(), "stock"])
+            .args(extra)
+            .stdin(std::fs::File::open(&input).unwrap()),
+        common::process::step_timeout(),
+    );
+    assert!(
+        out.status.success(),
+        "kafka-python producer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `kafka_to_lake` on topic `stock` into the local `lake`, until idle.
+fn kafka_to_lake(broker: &Broker, lake: &Path, args: &[&str]) -> Output {
+    common::process::output(
+        "kafka_to_lake",
+        Command::new(example("kafka_to_lake"))
+            .args(["--brokers", &broker.brokers(), "--topic", "stock"])
+            .args(["--lake", lake.to_str().unwrap()])
+            .args(args),
+        common::process::step_timeout(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,10 +103,7 @@ async fn stock_producer_messages_are_read_by_kafka_python() {
         .map(str::to_string)
         .collect();
     got.sort();
-    let mut ticks = StockTicks::new(42); // the example's default seed
-    let mut want: Vec<String> = (0..500)
-        .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
-        .collect();
+    let mut want = stock_lines(42, 500); // the example's default seed
     want.sort();
     assert_same_rows(&got, &want, "read by kafka-python");
 }
@@ -74,35 +112,15 @@ async fn stock_producer_messages_are_read_by_kafka_python() {
 async fn kafka_python_messages_land_in_the_lake() {
     let broker = Broker::start();
     broker.topic("stock", 3).await;
-    let mut ticks = StockTicks::new(7);
-    let mut lines: Vec<String> = (0..300)
-        .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
-        .collect();
+    let mut lines = stock_lines(7, 300);
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("lines.txt");
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let out = common::process::output(
-        "kafka-python",
-        Command::new(python("kafka"))
-            .arg(client())
-            .args(["produce", &broker.brokers(), "stock"])
-            .stdin(std::fs::File::open(&input).unwrap()),
-        common::process::step_timeout(),
-    );
-    assert!(
-        out.status.success(),
-        "kafka-python producer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    produce_with_kafka_python(&broker, dir.path(), &lines, &[]);
 
     let lake = dir.path().join("lake");
-    let out = common::process::output(
-        "kafka_to_lake",
-        Command::new(example("kafka_to_lake"))
-            .args(["--brokers", &broker.brokers(), "--topic", "stock"])
-            .args(["--group", "interop"])
-            .args(["--lake", lake.to_str().unwrap(), "--exit-when-idle", "3"]),
-        common::process::step_timeout(),
+    let out = kafka_to_lake(
+        &broker,
+        &lake,
+        &["--group", "interop", "--exit-when-idle", "3"],
     );
     assert!(
         out.status.success(),
@@ -126,37 +144,22 @@ async fn kafka_python_messages_land_in_the_lake() {
 async fn a_header_key_that_is_not_utf8_goes_through_the_policy() {
     let broker = Broker::start();
     broker.topic("stock", 1).await;
-    let mut ticks = StockTicks::new(9);
-    let lines: Vec<String> = (0..200)
-        .map(|_| String::from_utf8(ticks.next_row().value.to_vec()).unwrap())
-        .collect();
+    let lines = stock_lines(9, 200);
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("lines.txt");
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let out = common::process::output(
-        "kafka-python",
-        Command::new(python("kafka"))
-            .arg(client())
-            .args(["produce", &broker.brokers(), "stock", "100"])
-            .stdin(std::fs::File::open(&input).unwrap()),
-        common::process::step_timeout(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The message at offset 100 gets a header whose key is not UTF-8.
+    produce_with_kafka_python(&broker, dir.path(), &lines, &["100"]);
 
     let lake = dir.path().join("lake");
     let run = |policy: &str| {
-        common::process::output(
-            "kafka_to_lake",
-            Command::new(example("kafka_to_lake"))
-                .args(["--brokers", &broker.brokers(), "--topic", "stock"])
-                .args(["--group", "headers", "--on-error", policy])
-                .args(["--lake", lake.to_str().unwrap(), "--exit-when-idle", "2"]),
-            common::process::step_timeout(),
-        )
+        let args = [
+            "--group",
+            "headers",
+            "--on-error",
+            policy,
+            "--exit-when-idle",
+            "2",
+        ];
+        kafka_to_lake(&broker, &lake, &args)
     };
     // fail: stops naming the message, without a panic, committing nothing past it.
     let failed = run("fail");

@@ -15,14 +15,18 @@ import boto3
 import zstandard
 
 
-def dump(endpoint, bucket, prefix):
-    s3 = boto3.client(
+def client(endpoint):
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing-secret",
         region_name="us-east-1",
     )
+
+
+def dump(endpoint, bucket, prefix):
+    s3 = client(endpoint)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
@@ -43,13 +47,7 @@ def dump(endpoint, bucket, prefix):
 
 
 def keys(endpoint, bucket, prefix):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-        region_name="us-east-1",
-    )
+    s3 = client(endpoint)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             print(item["Key"])
