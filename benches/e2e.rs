@@ -1,0 +1,422 @@
+//! End to end, one table: the bare rdkafka consume loop beside
+//! streamlake's Kafka → lake paths (JSON Lines, JSON Lines + gzip,
+//! Parquet; local directory and S3 on moto), in the same run on the same
+//! data, on librdkafka's in-process mock cluster (where the broker is not
+//! the ceiling) and on tansu (sqlite engine); then the bulk path (CSV →
+//! partitioned Parquet) beside DuckDB's `COPY ... PARTITION_BY` on the
+//! same file, when the test venv has DuckDB (`.venv/bin/pip install
+//! duckdb`).
+//!
+//! ```text
+//! cargo bench --features kafka,s3,parquet --bench e2e
+//! E2E_RECORDS=1000000 E2E_TANSU_RECORDS=200000 E2E_CSV_RECORDS=980000 cargo bench ...
+//! ```
+//!
+//! Every path runs in its own process (the release build of the
+//! examples), so that its CPU time (user + sys, from `wait4`) and its peak
+//! resident memory (its own `VmHWM`, printed in its summary) are its own.
+//! Records/s is records over wall time, minus the idle second a consumer
+//! waits before it exits.
+
+#[path = "../tests/common/broker.rs"]
+#[allow(dead_code)]
+mod broker;
+#[path = "../tests/common/process.rs"]
+#[allow(dead_code)]
+mod process;
+#[path = "../tests/common/s3.rs"]
+#[allow(dead_code)]
+mod s3;
+#[path = "../tests/common/service.rs"]
+#[allow(dead_code)]
+mod service;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use streamlake::kafka::{KafkaConfig, KafkaSink, MockKafka};
+use streamlake::{Pipeline, StockTicks};
+
+/// Partitions of the benchmark topic: the mock keeps at most 100,000
+/// messages per partition (it drops the oldest), and unkeyed records are
+/// spread in batches, not evenly; each consumer counts what it read.
+const PARTITIONS: i32 = 64;
+/// What a consumer waits, idle, before it exits (subtracted from its wall).
+const IDLE_EXIT_SECS: f64 = 1.0;
+
+fn count(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bare") {
+        return bare_loop(&args[2], &args[3], args[4].parse().unwrap());
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let examples = build_examples();
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = s3::S3Server::start();
+    s3.bucket("lake");
+    let mut rows = Vec::new();
+
+    let n = count("E2E_RECORDS", 1_000_000);
+    let mock = MockKafka::start().unwrap();
+    mock.create_topic("stock", PARTITIONS).unwrap();
+    runtime.block_on(fill(mock.config(), n));
+    rows.extend(kafka_paths(
+        "mock",
+        mock.config().brokers(),
+        n,
+        &examples,
+        dir.path(),
+        &s3,
+    ));
+    drop(mock);
+
+    let n = count("E2E_TANSU_RECORDS", 200_000);
+    let tansu = broker::Broker::start();
+    runtime.block_on(async {
+        tansu.topic("stock", 3).await;
+        fill(tansu.config(), n).await;
+    });
+    rows.extend(kafka_paths(
+        "tansu",
+        &tansu.brokers(),
+        n,
+        &examples,
+        dir.path(),
+        &s3,
+    ));
+
+    rows.extend(bulk_paths(
+        count("E2E_CSV_RECORDS", 980_000),
+        &examples,
+        dir.path(),
+    ));
+    print_table(&rows);
+}
+
+/// The bare loop, as a child: consume `topic` to the end of every
+/// partition (at most `n` messages) and discard it, then print what it
+/// read and its peak memory like the examples' summaries.
+fn bare_loop(brokers: &str, topic: &str, n: u64) {
+    let consumer: BaseConsumer = KafkaConfig::new(brokers)
+        .client_config()
+        .set("group.id", format!("bare-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut at_end = std::collections::BTreeSet::new();
+    let mut seen = 0u64;
+    while seen < n {
+        assert!(
+            Instant::now() < deadline,
+            "bare loop: {seen} of {n} after 600 s"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => seen += 1,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                // Asked only at an end of partition: the assignment is a
+                // call into librdkafka, not free per message.
+                let assigned = consumer.assignment().map_or(0, |a| a.count());
+                if at_end.len() == assigned {
+                    break;
+                }
+            }
+            Some(Err(e)) => panic!("bare loop: {e}"),
+            None => {}
+        }
+    }
+    println!("records:  {seen} read");
+    println!("memory:   {} MiB peak resident", peak_kib() / 1024);
+}
+
+fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Publishes `n` unkeyed stock rows to topic `stock`.
+async fn fill(config: KafkaConfig, n: u64) {
+    let producer = KafkaSink::builder(config).topic("stock").build().unwrap();
+    Pipeline::new(StockTicks::new(11).count(n), producer)
+        .run()
+        .await
+        .unwrap();
+}
+
+/// The release builds of the two example programs.
+struct Examples {
+    kafka_to_lake: PathBuf,
+    csv_to_lake: PathBuf,
+}
+
+fn build_examples() -> Examples {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--features",
+            "kafka,s3,parquet",
+        ])
+        .args(["--example", "kafka_to_lake", "--example", "csv_to_lake"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the examples failed");
+    let exe = std::env::current_exe().unwrap();
+    let release = exe.parent().unwrap().parent().unwrap();
+    Examples {
+        kafka_to_lake: release.join("examples/kafka_to_lake"),
+        csv_to_lake: release.join("examples/csv_to_lake"),
+    }
+}
+
+/// One measured run.
+struct Row {
+    broker: &'static str,
+    path: String,
+    records: u64,
+    wall: f64,
+    cpu: f64,
+    peak_mib: u64,
+    /// The row this one is compared with.
+    baseline: bool,
+}
+
+/// Runs `command` to its end: wall seconds, CPU seconds of the child, and
+/// the peak memory (MiB) and records read that its summary prints.
+// The child is reaped by `wait4` (for its CPU time), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn measure(command: &mut Command) -> (f64, f64, u64, u64) {
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    // wait4, not Child::wait: it gives the child's own CPU time.
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed().as_secs_f64();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let text = String::from_utf8_lossy(&stdout);
+    assert!(
+        rc == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed: {text}\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    let first_number_after = |label: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let read = first_number_after("records:");
+    (wall, cpu, first_number_after("memory:"), read)
+}
+
+fn kafka_paths(
+    broker: &'static str,
+    brokers: &str,
+    n: u64,
+    examples: &Examples,
+    dir: &Path,
+    s3: &s3::S3Server,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let bare = std::env::current_exe().unwrap();
+    let (wall, cpu, peak_mib, records) =
+        measure(Command::new(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
+    rows.push(Row {
+        broker,
+        path: "bare rdkafka consume loop".into(),
+        records,
+        wall,
+        cpu,
+        peak_mib,
+        baseline: true,
+    });
+    let paths = [
+        ("local", "jsonl", "none"),
+        ("local", "jsonl", "gzip"),
+        ("local", "parquet", "none"),
+        ("s3", "jsonl", "none"),
+        ("s3", "jsonl", "gzip"),
+        ("s3", "parquet", "none"),
+    ];
+    for (k, (store, format, compression)) in paths.into_iter().enumerate() {
+        let lake = match store {
+            "local" => dir.join(format!("{broker}-{k}")).display().to_string(),
+            _ => format!("s3://lake/{broker}-{k}"),
+        };
+        let mut command = Command::new(&examples.kafka_to_lake);
+        command
+            .args(["--brokers", brokers, "--topic", "stock"])
+            .args(["--group", &format!("{broker}-{k}"), "--lake", &lake])
+            .args(["--format", format, "--compression", compression])
+            .args(["--partition-by", "index={Index}"])
+            .args(["--exit-when-idle", &IDLE_EXIT_SECS.to_string()])
+            .envs(s3.env());
+        let (wall, cpu, peak_mib, records) = measure(&mut command);
+        let label = match compression {
+            "none" => format!("kafka_to_lake → {store}, {format}"),
+            c => format!("kafka_to_lake → {store}, {format} + {c}"),
+        };
+        rows.push(Row {
+            broker,
+            path: label,
+            records,
+            wall: (wall - IDLE_EXIT_SECS).max(0.001),
+            cpu,
+            peak_mib,
+            baseline: false,
+        });
+    }
+    rows
+}
+
+/// CSV → Parquet partitioned by `Index`: DuckDB (when installed) first, as
+/// the baseline, then `csv_to_lake`.
+fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
+    let csv = dir.join("stock.csv");
+    write_csv(&csv, n);
+    let mut rows = Vec::new();
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let has_duckdb = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if has_duckdb {
+        let out = dir.join("duckdb");
+        let script = format!(
+            "import duckdb\n\
+             duckdb.sql(\"COPY (SELECT * FROM read_csv('{}')) TO '{}' (FORMAT parquet, PARTITION_BY (\\\"Index\\\"))\")\n\
+             peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n\
+             print(f'memory:   {{int(peak) // 1024}} MiB peak resident')",
+            csv.display(),
+            out.display()
+        );
+        let (wall, cpu, peak_mib, _) = measure(Command::new(&python).args(["-c", &script]));
+        rows.push(Row {
+            broker: "bulk",
+            path: "DuckDB COPY ... PARTITION_BY (Index), parquet".into(),
+            records: n,
+            wall,
+            cpu,
+            peak_mib,
+            baseline: true,
+        });
+    } else {
+        eprintln!(
+            "no DuckDB in {}: the bulk path runs without its baseline",
+            python.display()
+        );
+    }
+    let lake = dir.join("bulk-lake");
+    let (wall, cpu, peak_mib, records) = measure(
+        Command::new(&examples.csv_to_lake)
+            .args([
+                "--csv",
+                csv.to_str().unwrap(),
+                "--lake",
+                lake.to_str().unwrap(),
+            ])
+            .args(["--format", "parquet", "--partition-by", "index={Index}"])
+            .args(["--schema", "stock"]),
+    );
+    rows.push(Row {
+        broker: "bulk",
+        path: "csv_to_lake --format parquet".into(),
+        records,
+        wall,
+        cpu,
+        peak_mib,
+        baseline: false,
+    });
+    rows
+}
+
+/// `n` synthetic stock rows as CSV with the dataset's header.
+fn write_csv(path: &Path, n: u64) {
+    let columns: Vec<String> = StockTicks::columns()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "{}", columns.join(",")).unwrap();
+    let mut ticks = StockTicks::new(5);
+    for _ in 0..n {
+        let row: serde_json::Value = serde_json::from_slice(&ticks.next_row().value).unwrap();
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match &row[c] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join(",")).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "| broker | path | records | records/s | ratio to baseline | CPU s per 1M records | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut baseline = None;
+    for row in rows {
+        let rate = row.records as f64 / row.wall;
+        if row.baseline {
+            baseline = Some((row.broker, rate));
+        }
+        let ratio = match baseline {
+            Some((broker, base)) if broker == row.broker => format!("{:.2}", rate / base),
+            _ => "-".into(),
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {} |",
+            row.broker,
+            row.path,
+            row.records,
+            rate,
+            ratio,
+            row.cpu / row.records as f64 * 1e6,
+            row.peak_mib
+        );
+    }
+}
