@@ -78,7 +78,8 @@ struct Args {
     #[command(flatten)]
     glue: common::glue::GlueArgs,
     /// Cap on the memory open objects hold (MiB); past it the largest
-    /// group is written early.
+    /// group is written early. librdkafka's prefetch queue gets a
+    /// sixteenth of it (at least 1 MiB).
     #[arg(long, default_value_t = 256)]
     max_buffered_mib: usize,
     /// Rows of demo data to publish first when running on the mock cluster.
@@ -127,6 +128,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .group(&args.group)
         .topic(&args.topic)
         .assignment_timeout(assignment_timeout)
+        .prefetch_bytes((args.max_buffered_mib << 20) / 16)
         .stall_window((args.stall_window > 0.0).then(|| Duration::from_secs_f64(args.stall_window)))
         .build()?;
     let registration = common::glue::Registration::start(&args.glue, &lake).await?;

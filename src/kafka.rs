@@ -28,6 +28,6 @@ pub use self::admin::{MockKafka, create_topic};
 pub use self::config::KafkaConfig;
 pub use self::sink::{KafkaSink, KafkaSinkBuilder};
 pub use self::source::KafkaSource;
-pub use self::source_builder::{KafkaSourceBuilder, StartFrom};
+pub use self::source_builder::{DEFAULT_PREFETCH_BYTES, KafkaSourceBuilder, StartFrom};
 /// The `rdkafka` crate this module is built on, so users name the same version.
 pub use rdkafka;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rdkafka::Offset;
@@ -225,21 +225,26 @@ fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
 
 /// Polls until `stop` is set or the source is dropped.
 ///
-/// Backpressure with hysteresis: while the channel is full, records keep
-/// collecting in `pending`; at `PAUSE_AT` batches the partitions are paused
-/// (polling goes on for the group's sake), and they resume once everything
-/// pending was handed over. Pausing on every momentarily full channel would
-/// make librdkafka restart its fetches all the time.
+/// Backpressure: once `HOLD_AT` batches wait to be handed over, the thread
+/// stops taking messages out of librdkafka and waits for the pipeline to
+/// take a batch (it unparks this thread); librdkafka's prefetch queue,
+/// bounded by the builder's `prefetch_bytes`, then fills and stops
+/// fetching. Only a pipeline stalled for `PAUSE_AFTER` gets the partitions
+/// paused, so that polling (rebalance callbacks, `max.poll.interval.ms`)
+/// can go on: pausing makes librdkafka drop what it prefetched and fetch
+/// it again, which costs a fast pipeline about a second each time.
 pub(super) fn run(
     consumer: Arc<BaseConsumer<SourceContext>>,
     batch_size: usize,
     stop: Arc<AtomicBool>,
 ) {
-    const PAUSE_AT: usize = 4;
+    const HOLD_AT: usize = 4;
+    const PAUSE_AFTER: Duration = Duration::from_secs(5);
     let events = consumer.context().events.clone();
     let mut topics: HashMap<String, Arc<str>> = HashMap::new();
     let mut last_polled: HashMap<SourcePartition, i64> = HashMap::new();
     let (mut paused, mut channel_full) = (false, false);
+    let mut held_since: Option<Instant> = None;
     let pending_len = || {
         consumer
             .context()
@@ -250,6 +255,20 @@ pub(super) fn run(
     };
     while !stop.load(Ordering::Relaxed) {
         let waiting = pending_len();
+        if waiting < HOLD_AT * batch_size {
+            held_since = None;
+        } else if !paused {
+            if held_since.get_or_insert_with(Instant::now).elapsed() < PAUSE_AFTER {
+                std::thread::park_timeout(Duration::from_millis(50));
+                match hand_over(&consumer, &events, batch_size) {
+                    Some(full) => channel_full = full,
+                    None => return, // the source was dropped
+                }
+                continue;
+            }
+            set_paused(&consumer, true);
+            paused = true;
+        }
         // Block for messages when there is nothing to hand over or when
         // paused; wait briefly while the pipeline drains a full channel;
         // otherwise fill the batch without waiting.
@@ -279,41 +298,48 @@ pub(super) fn run(
                     return;
                 }
             }
-            None => note_skips(&consumer, &last_polled),
+            // Caught up (a blocking poll found nothing), not merely between
+            // two fetches.
+            None if waiting == 0 => note_skips(&consumer, &last_polled),
+            None => {}
         }
-        loop {
-            let batch: Vec<Polled> = {
-                let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-                let n = pending.len().min(batch_size);
-                pending.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                channel_full = false;
-                break;
-            }
-            match events.try_send(Event::Records(batch)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(Event::Records(batch))) => {
-                    let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-                    let newer = std::mem::replace(&mut *pending, batch);
-                    pending.extend(newer);
-                    channel_full = true;
-                    break;
-                }
-                Err(_) => return, // the source was dropped
-            }
+        match hand_over(&consumer, &events, batch_size) {
+            Some(full) => channel_full = full,
+            None => return, // the source was dropped
         }
-        let waiting = pending_len();
         if paused && consumer.context().assigned.swap(false, Ordering::Relaxed) {
             set_paused(&consumer, true);
         }
-        if !paused && waiting >= PAUSE_AT * batch_size {
-            set_paused(&consumer, true);
-            paused = true;
-        } else if paused && waiting == 0 {
+        if paused && pending_len() == 0 {
             set_paused(&consumer, false);
             paused = false;
         }
+    }
+}
+
+/// Hands pending records to the pipeline in batches while the channel has
+/// room: whether it is full now, or `None` once the source is dropped. A
+/// batch is taken out of `pending` only with a slot reserved for it, so a
+/// full channel costs nothing per polled message.
+fn hand_over(
+    consumer: &BaseConsumer<SourceContext>,
+    events: &mpsc::Sender<Event>,
+    batch_size: usize,
+) -> Option<bool> {
+    loop {
+        let permit = match events.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => return Some(true),
+            Err(TrySendError::Closed(())) => return None,
+        };
+        let mut pending = consumer.context().pending.lock().expect("pending poisoned");
+        if pending.is_empty() {
+            return Some(false);
+        }
+        let n = pending.len().min(batch_size);
+        let batch: Vec<Polled> = pending.drain(..n).collect();
+        drop(pending);
+        permit.send(Event::Records(batch));
     }
 }
 

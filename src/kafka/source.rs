@@ -143,6 +143,10 @@ impl RecordSource for KafkaSource {
         }
         // Cancel-safe: a batch not received stays in the channel.
         let event = tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await;
+        // A polling thread holding back (the channel was full) may go on.
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
         if event.is_err() {
             self.check_alive().await?;
         }

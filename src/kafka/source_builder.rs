@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 #[cfg(doc)]
 use crate::source::RecordSource;
 
+/// librdkafka's prefetch queue by default: 16 MiB (librdkafka's own
+/// default is 64 MiB).
+pub const DEFAULT_PREFETCH_BYTES: usize = 16 << 20;
+
 /// Where a new consumer group starts reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StartFrom {
@@ -36,6 +40,7 @@ pub struct KafkaSourceBuilder {
     topics: Vec<String>,
     start_from: StartFrom,
     handover_batch: usize,
+    prefetch_bytes: usize,
     connect_timeout: Duration,
     revoke_timeout: Duration,
     stall_window: Option<Duration>,
@@ -51,6 +56,7 @@ impl KafkaSourceBuilder {
             topics: Vec::new(),
             start_from: StartFrom::Earliest,
             handover_batch: 1024,
+            prefetch_bytes: DEFAULT_PREFETCH_BYTES,
             connect_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(60),
             stall_window: Some(Duration::from_secs(60)),
@@ -85,6 +91,20 @@ impl KafkaSourceBuilder {
     /// and keeps the rest for the next call.
     pub fn handover_batch(mut self, n: usize) -> Self {
         self.handover_batch = n.max(1);
+        self
+    }
+
+    /// Bytes librdkafka may prefetch ahead of the pipeline
+    /// (`queued.max.messages.kbytes`; default [`DEFAULT_PREFETCH_BYTES`],
+    /// at least 1 MiB). This memory comes on top of the sink's buffers:
+    /// size it with them, e.g. a sixteenth of the lake sink's
+    /// `max_buffered_bytes`. Once the queue is full, fetching resumes
+    /// within 10 ms of it draining (`fetch.queue.backoff.ms`; librdkafka
+    /// waits a whole second by default, which starves a fast pipeline).
+    /// A `queued.max.messages.kbytes` or `fetch.queue.backoff.ms` given in
+    /// the [`KafkaConfig`] wins.
+    pub fn prefetch_bytes(mut self, n: usize) -> Self {
+        self.prefetch_bytes = n.max(1 << 20);
         self
     }
 
@@ -151,10 +171,19 @@ impl KafkaSourceBuilder {
         // every member; it is also what lets tansu 0.6.0 hand a dead member's
         // partitions to the survivors. Any setting the user gave wins.
         // Statistics carry the group state the liveness guard reports.
+        // librdkafka's prefetch queue is memory beside the sink's buffers;
+        // its default one-second back-off once the queue is full leaves a
+        // fast pipeline idle most of the time. A caught-up consumer's fetch
+        // waits at the broker, and the group's offset requests (the drain
+        // check) queue behind it on the same connection: 100 ms, not 500.
+        let prefetch_kib = (self.prefetch_bytes >> 10).to_string();
         let mut client = self.config.client_config_with(&[
             ("auto.offset.reset", reset),
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("statistics.interval.ms", "5000"),
+            ("queued.max.messages.kbytes", &prefetch_kib),
+            ("fetch.queue.backoff.ms", "10"),
+            ("fetch.wait.max.ms", "100"),
         ]);
         client
             .set("group.id", &group)
