@@ -56,12 +56,16 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
             let flush_at = self
                 .buffered
                 .then(|| self.last_record + self.p.idle_timeout);
+            // Wake when the stop-when-idle check is due, not at the
+            // source's next idle tick.
+            let check_at = self.p.stop_when_idle.map(|after| self.idle_start() + after);
+            let wake_at = flush_at.into_iter().chain(check_at).min();
             let polled = Instant::now();
             let event = tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 event = self.p.source.poll(self.p.batch_size) => event?,
-                _ = sleep_until_some(flush_at) => SourceEvent::Idle,
+                _ = sleep_until_some(wake_at) => SourceEvent::Idle,
             };
             let arrived = Instant::now();
             match event {
@@ -170,7 +174,7 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         let Some(after) = self.p.stop_when_idle else {
             return Ok(false);
         };
-        if self.idle_since.get_or_insert_with(Instant::now).elapsed() < after {
+        if self.idle_start().elapsed() < after {
             return Ok(false);
         }
         if self.drained().await? {
@@ -180,6 +184,12 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         // Ask again after another idle period.
         self.idle_since = Some(Instant::now());
         Ok(false)
+    }
+
+    /// Since when the source counts as idle: its last record, or the last
+    /// drain check that found it not drained.
+    fn idle_start(&self) -> Instant {
+        self.idle_since.unwrap_or(self.last_record)
     }
 
     async fn flush(&mut self) -> Result<()> {
