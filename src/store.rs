@@ -21,6 +21,7 @@ mod batch;
 mod builder;
 mod commit;
 mod dead_letters;
+mod in_flight;
 mod keys;
 mod landing;
 mod marker;

@@ -77,6 +77,132 @@ async fn the_conformance_suite_passes_on_a_slow_store() {
     run_all(|_| faulty(faults, 1).0).await;
 }
 
+/// Commits run beside the pipeline: `write` returns while the groups it
+/// closed are still uploading (here: held at the store), nothing is
+/// reported durable until they are in the lake, and then in offset order.
+#[tokio::test]
+async fn uploads_overlap_with_filling_other_groups() {
+    let (lake, store) = faulty(Faults::default(), 1);
+    lake.check_writes().await.unwrap(); // the probe's puts go through
+    let mut sink = sink(&lake);
+    store.hold_puts_after(0);
+    // 41 records per partition: each of the 3 partitions closes one group
+    // of 40 (one commit in flight each) and opens the next.
+    let records = numbered_records(123, 3);
+    let written = tokio::time::timeout(Duration::from_secs(60), sink.write(records.clone()))
+        .await
+        .expect("write waited for uploads held at the store");
+    assert!(written.unwrap().is_empty());
+    store.until_puts_held(3).await;
+    assert!(
+        sink.take_durable().is_empty(),
+        "nothing is durable while its upload is held"
+    );
+    // More records join the open groups while the uploads are held.
+    let more = numbered_records(150, 3).split_off(123);
+    sink.write(more).await.unwrap();
+    store.release_puts();
+    sink.flush().await.unwrap();
+    let durable = sink.take_durable();
+    assert_eq!(
+        durable,
+        vec![
+            Position::new("t", 0, 49),
+            Position::new("t", 1, 49),
+            Position::new("t", 2, 49)
+        ]
+    );
+    assert_same_rows(
+        &rows(&lake, "stock").await,
+        &values(&numbered_records(150, 3)),
+        "after the held uploads went through",
+    );
+}
+
+/// A crash while groups are uploading (some objects and markers in the
+/// lake, others not) is replayed from the last committed position into
+/// exactly the records, each once.
+#[tokio::test]
+async fn a_crash_mid_upload_replays_exactly() {
+    for let_through in [0, 1, 2, 5, 20, 45] {
+        let (lake, store) = faulty(Faults::default(), 1);
+        let records = bucketed_records(750, 3);
+        let mut first = many_objects_per_group(&lake);
+        let mut committed: BTreeMap<SourcePartition, i64> = BTreeMap::new();
+        assert!(
+            first
+                .write(records[..300].to_vec())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        first.flush().await.unwrap();
+        for p in first.take_durable() {
+            committed.insert(p.source_partition(), p.offset);
+        }
+        // Each partition closes one group of about 50 objects, held
+        // after `let_through` puts.
+        store.hold_puts_after(let_through);
+        assert!(
+            first
+                .write(records[300..].to_vec())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store.until_puts_held(1).await;
+        for p in first.take_durable() {
+            committed.insert(p.source_partition(), p.offset);
+        }
+        drop(first); // the crash: the commits in flight stop where they are
+        store.release_puts();
+
+        let mut second = many_objects_per_group(&lake);
+        let replay: Vec<Record> = records
+            .iter()
+            .filter(|r| {
+                committed
+                    .get(&r.position.source_partition())
+                    .is_none_or(|&o| r.position.offset > o)
+            })
+            .cloned()
+            .collect();
+        for chunk in replay.chunks(77) {
+            second.write(chunk.to_vec()).await.unwrap();
+        }
+        second.flush().await.unwrap();
+        assert_same_rows(
+            &rows(&lake, "stock").await,
+            &values(&records),
+            &format!("replayed after a crash with {let_through} puts let through"),
+        );
+    }
+}
+
+/// Records of `partitions` source partitions, each in one of 50 buckets.
+fn bucketed_records(n: i64, partitions: i32) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let (partition, offset) = ((i % i64::from(partitions)) as i32, i / 3);
+            Record::new(
+                Position::new("t", partition, offset),
+                format!(r#"{{"Index":"HSI","bucket":{},"o":{offset}}}"#, i % 50),
+            )
+        })
+        .collect()
+}
+
+/// Groups spread over up to 50 partition paths (the records' buckets),
+/// closing when one path reaches 3 records.
+fn many_objects_per_group(lake: &Lake) -> LakeSink {
+    LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("index={Index}/bucket={bucket}")
+        .max_records_per_object(2)
+        .build()
+        .unwrap()
+}
+
 /// A store that overwrites on `PutMode::Create`, or refuses it, is refused
 /// at the first write; allowed, it passes the suite (checked, then
 /// written: at-least-once only under a concurrent writer).

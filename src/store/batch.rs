@@ -188,6 +188,12 @@ impl Batcher {
         }
     }
 
+    /// Whether the memory held (by open groups and groups being written)
+    /// is past the cap.
+    pub(crate) fn is_over_budget(&self) -> bool {
+        self.buffered_bytes > self.max_buffered_bytes
+    }
+
     /// Past the memory cap: the group to write early (the largest one that
     /// may close now), if any.
     pub(crate) fn over_budget(&self) -> Option<SourcePartition> {
@@ -212,19 +218,15 @@ impl Batcher {
     }
 
     /// Takes a group out to write it; its memory stays counted until
-    /// [`written`](Self::written).
+    /// [`written`](Self::written) (a group whose write failed stays with
+    /// the driver for a retry).
     pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
         self.groups.remove(sp)
     }
 
-    /// A taken group is durable: its memory is free.
+    /// A taken group is durable (or dropped): its memory is free.
     pub(crate) fn written(&mut self, group: &Group) {
         self.buffered_bytes -= group.memory;
-    }
-
-    /// A taken group could not be written: it stays buffered for a retry.
-    pub(crate) fn restore(&mut self, sp: SourcePartition, group: Group) {
-        self.groups.insert(sp, group);
     }
 
     /// Drops a revoked partition's group.

@@ -44,6 +44,8 @@ pub(crate) struct SinkSettings {
     pub(crate) compression: Compression,
     pub(crate) rotation: Rotation,
     pub(crate) max_buffered_bytes: usize,
+    /// Groups committed at once (one per source partition at most).
+    pub(crate) commits_in_flight: usize,
 }
 
 impl SinkSettings {
@@ -64,6 +66,7 @@ impl LakeSinkBuilder {
                 compression: Compression::None,
                 rotation: Rotation::default(),
                 max_buffered_bytes: 256 << 20,
+                commits_in_flight: 4,
             },
             partition_by: String::new(),
             listener: None,
@@ -130,6 +133,19 @@ impl LakeSinkBuilder {
     /// stops pulling from the source while it does (backpressure).
     pub fn max_buffered_bytes(mut self, n: usize) -> Self {
         self.settings.max_buffered_bytes = n;
+        self
+    }
+
+    /// Closed groups committed at once (default 4, at least 1): while they
+    /// are encoded and uploaded, the pipeline goes on filling the other
+    /// groups. A source partition has at most one group in flight, and
+    /// positions are reported durable in offset order; the memory of a
+    /// group in flight counts against
+    /// [`max_buffered_bytes`](Self::max_buffered_bytes) until it is
+    /// durable. Commits run as Tokio tasks: the sink is used inside a
+    /// Tokio runtime.
+    pub fn max_commits_in_flight(mut self, n: usize) -> Self {
+        self.settings.commits_in_flight = n.max(1);
         self
     }
 

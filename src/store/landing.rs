@@ -94,7 +94,9 @@ impl Ticket {
 #[derive(Debug, Default)]
 pub(crate) struct Landing {
     listener: Option<Arc<dyn LandingListener>>,
-    held: HashMap<SourcePartition, VecDeque<(i64, Ticket)>>,
+    /// Per source partition, in offset order: each group's last offset and
+    /// its ticket (`None` while the group is still being committed).
+    held: HashMap<SourcePartition, VecDeque<(i64, Option<Ticket>)>>,
     durable: DurablePositions,
 }
 
@@ -123,7 +125,22 @@ impl Landing {
             }),
             None => Ticket::released(),
         };
-        self.hold(sp, last_offset, ticket);
+        let queue = self.held.entry(sp.clone()).or_default();
+        match queue
+            .iter_mut()
+            .find(|(offset, ticket)| *offset == last_offset && ticket.is_none())
+        {
+            Some((_, placeholder)) => *placeholder = Some(ticket),
+            None => queue.push_back((last_offset, Some(ticket))),
+        }
+        self.release(sp);
+    }
+
+    /// The group ending at `last_offset` of `sp` is being committed: later
+    /// positions of `sp` wait for it, which [`landed`](Self::landed) ends.
+    pub(crate) fn committing(&mut self, sp: &SourcePartition, last_offset: i64) {
+        let queue = self.held.entry(sp.clone()).or_default();
+        queue.push_back((last_offset, None));
     }
 
     /// Everything up to `offset` of `sp` needs no object (rejected records
@@ -134,7 +151,7 @@ impl Landing {
 
     fn hold(&mut self, sp: &SourcePartition, offset: i64, ticket: Ticket) {
         let queue = self.held.entry(sp.clone()).or_default();
-        queue.push_back((offset, ticket));
+        queue.push_back((offset, Some(ticket)));
         self.release(sp);
     }
 
@@ -142,7 +159,10 @@ impl Landing {
         let Some(queue) = self.held.get_mut(sp) else {
             return;
         };
-        while let Some((offset, _)) = queue.front().filter(|(_, t)| t.is_released()) {
+        while let Some((offset, _)) = queue
+            .front()
+            .filter(|(_, t)| t.as_ref().is_some_and(Ticket::is_released))
+        {
             self.durable.advance(sp.clone(), *offset);
             queue.pop_front();
         }
@@ -160,14 +180,15 @@ impl Landing {
         self.durable.take()
     }
 
-    /// Waits until every held group is released by the listener (which
-    /// releases each within its commit timeout).
+    /// Waits until every landed group is released by the listener (which
+    /// releases each within its commit timeout); groups still being
+    /// committed are the sink's to wait for.
     pub(crate) async fn settle(&mut self) {
         let tickets: Vec<Ticket> = self
             .held
             .values()
             .flatten()
-            .map(|(_, ticket)| ticket.clone())
+            .filter_map(|(_, ticket)| ticket.clone())
             .collect();
         for ticket in tickets {
             ticket.wait().await;
@@ -224,6 +245,19 @@ mod tests {
         let (first, _) = &recorder.0.lock().unwrap()[0];
         assert_eq!(first.position, sp.at(9));
         assert_eq!(first.partition_paths, ["index=HSI"]);
+    }
+
+    #[test]
+    fn a_group_being_committed_holds_back_later_positions() {
+        let mut landing = Landing::new(None);
+        let sp = SourcePartition::new("t", 0);
+        landing.committing(&sp, 9);
+        landing.committing(&sp, 19);
+        landing.passed(&sp, 20);
+        landing.landed("stock", &sp, 19, vec![]);
+        assert!(landing.take().is_empty(), "the first group is not durable");
+        landing.landed("stock", &sp, 9, vec![]);
+        assert_eq!(landing.take(), vec![sp.at(20)]);
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! [`CommitStep`] (encode, then make durable); the positions it reports
 //! durable go back to the pipeline.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::LakeSinkBuilder;
-use super::batch::{Batcher, Next};
+use super::batch::{Batcher, Group, Next};
 use super::builder::SinkSettings;
-use super::commit::{CommitStep, HiveObjects};
+use super::commit::HiveObjects;
+use super::in_flight::{Finished, InFlight};
 use super::keys::{data_object_name, key_too_long};
 use super::landing::{Landing, LandingListener};
 use crate::error::{Error, Result};
@@ -56,7 +57,9 @@ pub struct LakeSink {
     /// grow (until a revoke).
     last_offsets: HashMap<SourcePartition, i64>,
     batcher: Batcher,
-    commit: Box<dyn CommitStep>,
+    in_flight: InFlight,
+    /// Groups whose commit failed, retried before anything else.
+    failed: BTreeMap<SourcePartition, Group>,
     landing: Landing,
     stats: SinkStats,
 }
@@ -71,7 +74,11 @@ impl LakeSink {
         let settings = Arc::new(settings);
         Self {
             batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
-            commit: Box::new(HiveObjects::new(settings.clone())),
+            in_flight: InFlight::new(
+                Arc::new(HiveObjects::new(settings.clone())),
+                settings.commits_in_flight,
+            ),
+            failed: BTreeMap::new(),
             settings,
             name_lens: HashMap::new(),
             last_offsets: HashMap::new(),
@@ -94,7 +101,7 @@ impl LakeSink {
         let sp = record.position.source_partition();
         self.advance(&record.position)?;
         if self.batcher.ends_before(&record.position) {
-            self.write(&sp, rejected).await?;
+            self.close(&sp, rejected).await?;
         }
         let routed = JsonFields::parse(&record.value)
             .and_then(|fields| self.settings.template.render(&fields, record.timestamp))
@@ -115,16 +122,28 @@ impl LakeSink {
         match self.batcher.next(&record, &path) {
             Next::Open => self.open(&sp, record.position.offset).await?,
             Next::Close => {
-                self.write(&sp, rejected).await?;
+                self.close(&sp, rejected).await?;
                 self.open(&sp, record.position.offset).await?;
             }
             Next::Join => {}
         }
         if self.batcher.join(record, path) {
-            self.write(&sp, rejected).await?;
+            self.close(&sp, rejected).await?;
         }
-        while let Some(largest) = self.batcher.over_budget() {
-            self.write(&largest, rejected).await?;
+        self.keep_to_budget(rejected).await
+    }
+
+    /// Past the memory cap, waits for commits in flight to free memory,
+    /// and with none in flight writes the largest open group early.
+    async fn keep_to_budget(&mut self, rejected: &mut Vec<Rejected>) -> Result<()> {
+        while self.batcher.is_over_budget() {
+            if let Some(finished) = self.in_flight.wait_any().await? {
+                self.finish(finished, rejected)?;
+            } else if let Some(largest) = self.batcher.over_budget() {
+                self.close(&largest, rejected).await?;
+            } else {
+                break;
+            }
         }
         Ok(())
     }
@@ -160,24 +179,48 @@ impl LakeSink {
     /// Opens `sp`'s group at `offset`, adopting the boundary of a group an
     /// earlier run started there.
     async fn open(&mut self, sp: &SourcePartition, offset: i64) -> Result<()> {
-        let boundary = self.commit.recorded_boundary(sp, offset).await?;
+        let boundary = self.in_flight.step().recorded_boundary(sp, offset).await?;
         self.batcher.open(sp.clone(), offset, boundary);
         Ok(())
     }
 
-    /// Commits `sp`'s group and reports it durable. If that fails the group
-    /// stays buffered, so a retry loses nothing.
-    async fn write(&mut self, sp: &SourcePartition, rejected: &mut Vec<Rejected>) -> Result<()> {
+    /// Closes `sp`'s group and starts committing it; it is reported
+    /// durable once that ends. Waits first for the commit of `sp` still in
+    /// flight (a partition's groups are committed in order) and, at the
+    /// limit of commits in flight, for any one of them.
+    async fn close(&mut self, sp: &SourcePartition, rejected: &mut Vec<Rejected>) -> Result<()> {
+        if let Some(finished) = self.in_flight.wait_for(sp).await? {
+            self.finish(finished, rejected)?;
+        }
+        while !self.in_flight.has_room() {
+            if let Some(finished) = self.in_flight.wait_any().await? {
+                self.finish(finished, rejected)?;
+            }
+        }
         let Some(group) = self.batcher.take(sp) else {
             return Ok(());
         };
-        let mut refused = Vec::new();
-        match self.commit.commit(sp, &group, &mut refused).await {
+        self.landing.committing(sp, group.boundary());
+        self.in_flight.start(sp.clone(), group);
+        Ok(())
+    }
+
+    /// A commit ended: reports its group durable, or keeps the group
+    /// buffered (its memory counted, its position and every later one of
+    /// its partition held back) for a retry and returns the error.
+    fn finish(&mut self, finished: Finished, rejected: &mut Vec<Rejected>) -> Result<()> {
+        let Finished {
+            sp,
+            group,
+            result,
+            mut refused,
+        } = finished;
+        match result {
             Ok(written) => {
                 self.batcher.written(&group);
                 let paths = group.partition_paths();
                 let table = &self.settings.table;
-                self.landing.landed(table, sp, written.last_offset, paths);
+                self.landing.landed(table, &sp, written.last_offset, paths);
                 self.stats.objects += written.objects;
                 self.stats.bytes += written.bytes;
                 self.stats.records += written.records;
@@ -185,10 +228,53 @@ impl LakeSink {
                 Ok(())
             }
             Err(e) => {
-                self.batcher.restore(sp.clone(), group);
+                self.failed.insert(sp, group);
                 Err(e)
             }
         }
+    }
+
+    /// Commits that ended since the last call, without waiting.
+    fn reap(&mut self, rejected: &mut Vec<Rejected>) -> Result<()> {
+        for finished in self.in_flight.finished()? {
+            self.finish(finished, rejected)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every commit in flight.
+    async fn drain(&mut self, rejected: &mut Vec<Rejected>) -> Result<()> {
+        let mut first_error = None;
+        while let Some(finished) = self.in_flight.wait_any().await? {
+            if let Err(e) = self.finish(finished, rejected) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Commits again the groups whose commit failed, one at a time, before
+    /// anything else: their partitions' later groups wait for them.
+    async fn retry_failed(&mut self, rejected: &mut Vec<Rejected>) -> Result<()> {
+        while let Some((sp, group)) = self.failed.pop_first() {
+            self.in_flight.start(sp.clone(), group);
+            if let Some(finished) = self.in_flight.wait_for(&sp).await? {
+                self.finish(finished, rejected)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the groups of `sp` in flight or failed (after a revoke): their
+    /// positions are forgotten, so a new owner replays them.
+    async fn drop_committing(&mut self, sp: &SourcePartition) -> Result<()> {
+        if let Some(finished) = self.in_flight.wait_for(sp).await? {
+            self.batcher.written(&finished.group);
+        }
+        if let Some(group) = self.failed.remove(sp) {
+            self.batcher.written(&group);
+        }
+        Ok(())
     }
 }
 
@@ -196,6 +282,8 @@ impl LakeSink {
 impl RecordSink for LakeSink {
     async fn write(&mut self, records: Vec<Record>) -> Result<Vec<Rejected>> {
         let mut rejected = Vec::new();
+        self.retry_failed(&mut rejected).await?;
+        self.reap(&mut rejected)?;
         for record in records {
             self.accept(record, &mut rejected).await?;
         }
@@ -204,6 +292,7 @@ impl RecordSink for LakeSink {
 
     async fn flush(&mut self) -> Result<Vec<Rejected>> {
         let mut rejected = Vec::new();
+        self.retry_failed(&mut rejected).await?;
         let (ready, held) = self.batcher.flushable();
         for (sp, group) in held {
             // Closing now would make a boundary the earlier run did not
@@ -215,9 +304,15 @@ impl RecordSink for LakeSink {
                 group.boundary()
             );
         }
+        let mut closed = Ok(());
         for sp in ready {
-            LakeSink::write(self, &sp, &mut rejected).await?;
+            closed = self.close(&sp, &mut rejected).await;
+            if closed.is_err() {
+                break;
+            }
         }
+        let drained = self.drain(&mut rejected).await;
+        closed.and(drained)?;
         Ok(rejected)
     }
 
@@ -225,6 +320,8 @@ impl RecordSink for LakeSink {
         self.landing.take()
     }
 
+    /// Waits for the landing listener; call it after [`flush`](RecordSink::flush),
+    /// which waits for the commits in flight.
     async fn settle(&mut self) -> Result<()> {
         self.landing.settle().await;
         Ok(())
@@ -232,6 +329,7 @@ impl RecordSink for LakeSink {
 
     async fn discard(&mut self, partitions: &[SourcePartition]) -> Result<()> {
         for sp in partitions {
+            self.drop_committing(sp).await?;
             self.batcher.discard(sp);
             self.last_offsets.remove(sp);
         }

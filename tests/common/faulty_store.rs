@@ -41,6 +41,12 @@ pub struct FaultyStore {
     rng: Mutex<Rng>,
     /// Requests failed on purpose.
     pub failed: AtomicU64,
+    /// Puts started so far, and how many may go through before the rest
+    /// wait for `release_puts`.
+    puts: AtomicU64,
+    hold_after: AtomicU64,
+    released: tokio::sync::watch::Sender<bool>,
+    waiting: tokio::sync::watch::Sender<u64>,
 }
 
 impl FaultyStore {
@@ -50,7 +56,44 @@ impl FaultyStore {
             faults,
             rng: Mutex::new(Rng(seed | 1)),
             failed: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            hold_after: AtomicU64::new(u64::MAX),
+            released: tokio::sync::watch::Sender::new(false),
+            waiting: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// From now on, puts after the next `n` wait until
+    /// [`release_puts`](Self::release_puts): an upload stuck mid-way.
+    pub fn hold_puts_after(&self, n: u64) {
+        let started = self.puts.load(Ordering::SeqCst);
+        self.hold_after.store(started + n, Ordering::SeqCst);
+    }
+
+    /// Lets every held put (and every later one) through.
+    pub fn release_puts(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// Returns once at least `n` puts are held, or panics after a minute.
+    pub async fn until_puts_held(&self, n: u64) {
+        let mut waiting = self.waiting.subscribe();
+        tokio::time::timeout(Duration::from_secs(60), waiting.wait_for(|w| *w >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} puts were not held within a minute"))
+            .unwrap();
+    }
+
+    /// Holds the put if `hold_puts_after` says so.
+    async fn gate(&self) {
+        let number = self.puts.fetch_add(1, Ordering::SeqCst);
+        if number < self.hold_after.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut released = self.released.subscribe();
+        self.waiting.send_modify(|w| *w += 1);
+        let _ = released.wait_for(|open| *open).await;
+        self.waiting.send_modify(|w| *w -= 1);
     }
 
     async fn before(&self, what: &str, location: &Path) -> Result<()> {
@@ -90,6 +133,7 @@ impl ObjectStore for FaultyStore {
         mut opts: PutOptions,
     ) -> Result<PutResult> {
         self.before("put", location).await?;
+        self.gate().await;
         if matches!(opts.mode, PutMode::Create) {
             if self.faults.refuse_create {
                 return Err(streamlake::object_store::Error::NotImplemented {
