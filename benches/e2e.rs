@@ -12,6 +12,12 @@
 //! E2E_RECORDS=1000000 E2E_TANSU_RECORDS=200000 E2E_CSV_RECORDS=980000 cargo bench ...
 //! ```
 //!
+//! `E2E_ONLY=local` runs only the paths whose label contains `local` (the
+//! bare loop always runs); a count of 0 skips that part
+//! (`E2E_TANSU_RECORDS=0`); `E2E_WRAP="perf record -g -o /tmp/p.data"`
+//! runs every streamlake path under that command (to profile exactly what
+//! is measured; the numbers then include the wrapper).
+//!
 //! Every path runs in its own process (the release build of the
 //! examples), so that its CPU time (user + sys, from `wait4`) and its peak
 //! resident memory (its own `VmHWM`, printed in its summary) are its own.
@@ -54,6 +60,25 @@ fn count(var: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Whether the path labelled `label` is selected by `E2E_ONLY`.
+fn selected(label: &str) -> bool {
+    std::env::var("E2E_ONLY").map_or(true, |only| label.contains(&only))
+}
+
+/// A command running `program`, under `E2E_WRAP` when that is set.
+fn streamlake_command(program: &Path) -> Command {
+    let wrap = std::env::var("E2E_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(wrapper) => {
+            let mut command = Command::new(wrapper);
+            command.args(words).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--bare") {
@@ -81,25 +106,26 @@ fn main() {
     drop(mock);
 
     let n = count("E2E_TANSU_RECORDS", 200_000);
-    let tansu = broker::Broker::start();
-    runtime.block_on(async {
-        tansu.topic("stock", 3).await;
-        fill(tansu.config(), n).await;
-    });
-    rows.extend(kafka_paths(
-        "tansu",
-        &tansu.brokers(),
-        n,
-        &examples,
-        dir.path(),
-        &s3,
-    ));
+    if n > 0 {
+        let tansu = broker::Broker::start();
+        runtime.block_on(async {
+            tansu.topic("stock", 3).await;
+            fill(tansu.config(), n).await;
+        });
+        rows.extend(kafka_paths(
+            "tansu",
+            &tansu.brokers(),
+            n,
+            &examples,
+            dir.path(),
+            &s3,
+        ));
+    }
 
-    rows.extend(bulk_paths(
-        count("E2E_CSV_RECORDS", 980_000),
-        &examples,
-        dir.path(),
-    ));
+    let n = count("E2E_CSV_RECORDS", 980_000);
+    if n > 0 {
+        rows.extend(bulk_paths(n, &examples, dir.path()));
+    }
     print_table(&rows);
 }
 
@@ -277,11 +303,18 @@ fn kafka_paths(
         ("s3", "parquet", "none"),
     ];
     for (k, (store, format, compression)) in paths.into_iter().enumerate() {
+        let label = match compression {
+            "none" => format!("kafka_to_lake → {store}, {format}"),
+            c => format!("kafka_to_lake → {store}, {format} + {c}"),
+        };
+        if !selected(&label) {
+            continue;
+        }
         let lake = match store {
             "local" => dir.join(format!("{broker}-{k}")).display().to_string(),
             _ => format!("s3://lake/{broker}-{k}"),
         };
-        let mut command = Command::new(&examples.kafka_to_lake);
+        let mut command = streamlake_command(&examples.kafka_to_lake);
         command
             .args(["--brokers", brokers, "--topic", "stock"])
             .args(["--group", &format!("{broker}-{k}"), "--lake", &lake])
@@ -290,10 +323,6 @@ fn kafka_paths(
             .args(["--exit-when-idle", &IDLE_EXIT_SECS.to_string()])
             .envs(s3.env());
         let (wall, cpu, peak_mib, records) = measure(&mut command);
-        let label = match compression {
-            "none" => format!("kafka_to_lake → {store}, {format}"),
-            c => format!("kafka_to_lake → {store}, {format} + {c}"),
-        };
         rows.push(Row {
             broker,
             path: label,
@@ -347,7 +376,7 @@ fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
     }
     let lake = dir.join("bulk-lake");
     let (wall, cpu, peak_mib, records) = measure(
-        Command::new(&examples.csv_to_lake)
+        streamlake_command(&examples.csv_to_lake)
             .args([
                 "--csv",
                 csv.to_str().unwrap(),
