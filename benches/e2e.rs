@@ -46,9 +46,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use streamlake::kafka::{KafkaConfig, KafkaSink, MockKafka};
 use streamlake::{Pipeline, StockTicks};
 
-/// Partitions of the benchmark topic: the mock keeps at most 100,000
-/// messages per partition (it drops the oldest), and unkeyed records are
-/// spread in batches, not evenly; each consumer counts what it read.
+/// Partitions of the benchmark topic: the mock keeps at most 5 MiB of
+/// record batches per partition (it drops the oldest; about 66,000
+/// compressed stock rows), and unkeyed records are spread in batches, not
+/// evenly; each consumer counts what it read.
 const PARTITIONS: i32 = 64;
 /// What a consumer waits, idle, before it exits (subtracted from its wall).
 const IDLE_EXIT_SECS: f64 = 1.0;

@@ -16,6 +16,8 @@ mod csv;
 mod jsonl;
 #[cfg(feature = "parquet")]
 mod parquet;
+#[cfg(feature = "parquet")]
+mod whole_numbers;
 
 use std::fmt;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
-use super::{EncodeError, Encoder};
+use super::{EncodeError, Encoder, whole_numbers};
 use crate::record::Record;
 use crate::schema::{Column, arrow_type};
 
@@ -102,7 +102,7 @@ impl ParquetEncoder {
             .collect();
         for (index, record) in records.iter().enumerate() {
             if !whole.is_empty() {
-                check_whole_numbers(&record.value, &whole).map_err(|e| fail(index, e))?;
+                whole_numbers::check(&record.value, &whole).map_err(|e| fail(index, e))?;
             }
             decoder
                 .decode(&record.value)
@@ -183,23 +183,6 @@ impl Encoder for ParquetEncoder {
         writer.close().map_err(failed)?;
         Ok(())
     }
-}
-
-/// Arrow would truncate `1.5` into a `bigint` column; refuse it instead.
-fn check_whole_numbers(value: &[u8], columns: &[&str]) -> std::result::Result<(), String> {
-    let fields = crate::value::JsonFields::parse(value)?;
-    for name in columns {
-        if let Some(raw) = fields.get(name) {
-            let text = raw.get();
-            let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-            if number && text.contains(['.', 'e', 'E']) {
-                return Err(format!(
-                    "{name} = {text} is not a whole number (bigint column)"
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
