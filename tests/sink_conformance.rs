@@ -119,6 +119,32 @@ async fn uploads_overlap_with_filling_other_groups() {
     );
 }
 
+/// A group closed by rotation becomes durable once its commit ends, with
+/// no further write or flush: a quiet source still gets its commits.
+#[tokio::test]
+async fn a_closed_group_is_reported_durable_without_another_write() {
+    let lake = Lake::memory();
+    let mut sink = sink(&lake);
+    // 41 records in each of 3 partitions: each closes a group of 40.
+    assert!(
+        sink.write(numbered_records(123, 3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut durable = BTreeMap::new();
+    for _ in 0..10_000 {
+        for p in sink.take_durable() {
+            durable.insert(p.source_partition(), p.offset);
+        }
+        if durable.len() == 3 {
+            break;
+        }
+        tokio::task::yield_now().await; // lets the commit tasks run
+    }
+    assert_eq!(durable.into_values().collect::<Vec<_>>(), [39, 39, 39]);
+}
+
 /// A crash while groups are uploading (some objects and markers in the
 /// lake, others not) is replayed from the last committed position into
 /// exactly the records, each once.

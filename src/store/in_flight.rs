@@ -32,6 +32,12 @@ pub(crate) struct Finished {
 pub(crate) struct InFlight {
     commit: Arc<dyn CommitStep>,
     tasks: HashMap<SourcePartition, JoinHandle<Finished>>,
+    /// Commits that ended but were not taken yet (they still count as in
+    /// flight for their partition and for the limit).
+    done: HashMap<SourcePartition, Finished>,
+    /// A commit task that died, found without waiting: the next call that
+    /// can fail reports it.
+    dead: Option<Error>,
     limit: usize,
 }
 
@@ -40,6 +46,8 @@ impl InFlight {
         Self {
             commit,
             tasks: HashMap::new(),
+            done: HashMap::new(),
+            dead: None,
             limit: limit.max(1),
         }
     }
@@ -51,12 +59,12 @@ impl InFlight {
 
     /// Whether a commit of `sp` is in flight.
     pub(crate) fn has(&self, sp: &SourcePartition) -> bool {
-        self.tasks.contains_key(sp)
+        self.tasks.contains_key(sp) || self.done.contains_key(sp)
     }
 
     /// Whether another commit may start.
     pub(crate) fn has_room(&self) -> bool {
-        self.tasks.len() < self.limit
+        self.tasks.len() + self.done.len() < self.limit
     }
 
     /// Starts committing `group` of `sp` (none of `sp` may be in flight).
@@ -78,25 +86,67 @@ impl InFlight {
         self.tasks.insert(key, task);
     }
 
-    /// The commits that have ended, without waiting.
-    pub(crate) fn finished(&mut self) -> Result<Vec<Finished>> {
-        let done: Vec<SourcePartition> = self
+    /// Moves the commits that have ended to `done` (a dead one to
+    /// `dead`), without waiting.
+    fn collect(&mut self) {
+        let ended: Vec<SourcePartition> = self
             .tasks
             .iter()
             .filter(|(_, task)| task.is_finished())
             .map(|(sp, _)| sp.clone())
             .collect();
-        let mut finished = Vec::with_capacity(done.len());
-        for sp in done {
+        for sp in ended {
             let task = self.tasks.remove(&sp).expect("listed above");
-            let joined = task.now_or_never().expect("the task has finished");
-            finished.push(joined.map_err(|e| dead(&sp, e))?);
+            match task.now_or_never().expect("the task has ended") {
+                Ok(finished) => {
+                    self.done.insert(sp, finished);
+                }
+                Err(e) => {
+                    self.dead.get_or_insert(dead(&sp, e));
+                }
+            }
         }
-        Ok(finished)
+    }
+
+    /// The death of a commit task found earlier, once.
+    fn check_dead(&mut self) -> Result<()> {
+        self.dead.take().map_or(Ok(()), Err)
+    }
+
+    /// The commits that have ended, without waiting.
+    pub(crate) fn finished(&mut self) -> Result<Vec<Finished>> {
+        self.collect();
+        self.check_dead()?;
+        Ok(self.done.drain().map(|(_, finished)| finished).collect())
+    }
+
+    /// The commits that have ended well and refused no record, without
+    /// waiting: what can be reported durable outside an async call (a
+    /// failure or refused records wait for one, which can return them).
+    pub(crate) fn finished_clean(&mut self) -> Vec<(SourcePartition, Group, Written)> {
+        self.collect();
+        let clean: Vec<SourcePartition> = self
+            .done
+            .iter()
+            .filter(|(_, f)| f.result.is_ok() && f.refused.is_empty())
+            .map(|(sp, _)| sp.clone())
+            .collect();
+        let mut landed = Vec::with_capacity(clean.len());
+        for sp in clean {
+            let finished = self.done.remove(&sp).expect("listed above");
+            if let Ok(written) = finished.result {
+                landed.push((sp, finished.group, written));
+            }
+        }
+        landed
     }
 
     /// Waits for the commit of `sp`, if one is in flight.
     pub(crate) async fn wait_for(&mut self, sp: &SourcePartition) -> Result<Option<Finished>> {
+        self.check_dead()?;
+        if let Some(finished) = self.done.remove(sp) {
+            return Ok(Some(finished));
+        }
         match self.tasks.remove(sp) {
             Some(task) => task.await.map(Some).map_err(|e| dead(sp, e)),
             None => Ok(None),
@@ -105,6 +155,10 @@ impl InFlight {
 
     /// Waits for whichever commit ends first, if any is in flight.
     pub(crate) async fn wait_any(&mut self) -> Result<Option<Finished>> {
+        self.check_dead()?;
+        if let Some(sp) = self.done.keys().next().cloned() {
+            return Ok(self.done.remove(&sp));
+        }
         if self.tasks.is_empty() {
             return Ok(None);
         }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::LakeSinkBuilder;
 use super::batch::{Batcher, Group, Next};
 use super::builder::SinkSettings;
-use super::commit::HiveObjects;
+use super::commit::{HiveObjects, Written};
 use super::in_flight::{Finished, InFlight};
 use super::keys::{data_object_name, key_too_long};
 use super::landing::{Landing, LandingListener};
@@ -217,13 +217,7 @@ impl LakeSink {
         } = finished;
         match result {
             Ok(written) => {
-                self.batcher.written(&group);
-                let paths = group.partition_paths();
-                let table = &self.settings.table;
-                self.landing.landed(table, &sp, written.last_offset, paths);
-                self.stats.objects += written.objects;
-                self.stats.bytes += written.bytes;
-                self.stats.records += written.records;
+                self.land(&sp, &group, written);
                 rejected.append(&mut refused);
                 Ok(())
             }
@@ -232,6 +226,18 @@ impl LakeSink {
                 Err(e)
             }
         }
+    }
+
+    /// A group is durable: its memory is free, and its position goes to
+    /// the landing stage.
+    fn land(&mut self, sp: &SourcePartition, group: &Group, written: Written) {
+        self.batcher.written(group);
+        let paths = group.partition_paths();
+        let table = &self.settings.table;
+        self.landing.landed(table, sp, written.last_offset, paths);
+        self.stats.objects += written.objects;
+        self.stats.bytes += written.bytes;
+        self.stats.records += written.records;
     }
 
     /// Commits that ended since the last call, without waiting.
@@ -317,6 +323,11 @@ impl RecordSink for LakeSink {
     }
 
     fn take_durable(&mut self) -> Vec<Position> {
+        // Commits that ended well land now; one that failed or refused
+        // records waits for the next write or flush, which returns them.
+        for (sp, group, written) in self.in_flight.finished_clean() {
+            self.land(&sp, &group, written);
+        }
         self.landing.take()
     }
 
