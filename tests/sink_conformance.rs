@@ -463,3 +463,15 @@ async fn offsets_going_backwards_are_refused() {
     sink.discard(&[SourcePartition::new("t", 0)]).await.unwrap();
     sink.write(records[3..].to_vec()).await.unwrap();
 }
+
+/// Outside a Tokio runtime the sink says so, as an error, instead of
+/// panicking, and keeps the group.
+#[test]
+fn without_a_tokio_runtime_a_closing_group_is_an_error_not_a_panic() {
+    let lake = Lake::memory();
+    let mut sink = sink(&lake);
+    let err = futures::executor::block_on(sink.write(numbered_records(123, 3))).unwrap_err();
+    assert!(err.to_string().contains("Tokio runtime"), "{err}");
+    assert!(sink.take_durable().is_empty());
+    assert!(sink.buffered_bytes() > 0, "the group is kept");
+}

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::batch::Group;
@@ -67,13 +68,13 @@ impl InFlight {
         self.tasks.len() + self.done.len() < self.limit
     }
 
-    /// Starts committing `group` of `sp` (none of `sp` may be in flight).
-    /// Needs a Tokio runtime, like the stores.
-    pub(crate) fn start(&mut self, sp: SourcePartition, group: Group) {
+    /// Starts committing `group` of `sp` (none of `sp` may be in flight)
+    /// on `runtime` (see [`runtime`]).
+    pub(crate) fn start(&mut self, runtime: &Handle, sp: SourcePartition, group: Group) {
         debug_assert!(!self.has(&sp), "{sp}: two commits in flight");
         let commit = self.commit.clone();
         let key = sp.clone();
-        let task = tokio::spawn(async move {
+        let task = runtime.spawn(async move {
             let mut refused = Vec::new();
             let result = commit.commit(&sp, &group, &mut refused).await;
             Finished {
@@ -178,6 +179,14 @@ impl Drop for InFlight {
             task.abort();
         }
     }
+}
+
+/// The Tokio runtime commits run on: the stores need one too, so the sink
+/// is used inside one; outside, this is the error that says so.
+pub(crate) fn runtime() -> Result<Handle> {
+    Handle::try_current().map_err(|_| {
+        Error::Config("the lake sink commits in Tokio tasks: use it inside a Tokio runtime".into())
+    })
 }
 
 /// A commit task that panicked or was cancelled: its group is lost to this

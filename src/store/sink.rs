@@ -13,7 +13,7 @@ use super::LakeSinkBuilder;
 use super::batch::{Batcher, Group, Next};
 use super::builder::SinkSettings;
 use super::commit::{HiveObjects, Written};
-use super::in_flight::{Finished, InFlight};
+use super::in_flight::{self, Finished, InFlight};
 use super::keys::{data_object_name, key_too_long};
 use super::landing::{Landing, LandingListener};
 use crate::error::{Error, Result};
@@ -197,11 +197,12 @@ impl LakeSink {
                 self.finish(finished, rejected)?;
             }
         }
+        let runtime = in_flight::runtime()?;
         let Some(group) = self.batcher.take(sp) else {
             return Ok(());
         };
         self.landing.committing(sp, group.boundary());
-        self.in_flight.start(sp.clone(), group);
+        self.in_flight.start(&runtime, sp.clone(), group);
         Ok(())
     }
 
@@ -262,8 +263,12 @@ impl LakeSink {
     /// Commits again the groups whose commit failed, one at a time, before
     /// anything else: their partitions' later groups wait for them.
     async fn retry_failed(&mut self, rejected: &mut Vec<Rejected>) -> Result<()> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        let runtime = in_flight::runtime()?;
         while let Some((sp, group)) = self.failed.pop_first() {
-            self.in_flight.start(sp.clone(), group);
+            self.in_flight.start(&runtime, sp.clone(), group);
             if let Some(finished) = self.in_flight.wait_for(&sp).await? {
                 self.finish(finished, rejected)?;
             }
