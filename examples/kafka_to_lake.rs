@@ -82,6 +82,10 @@ struct Args {
     /// sixteenth of it (at least 1 MiB).
     #[arg(long, default_value_t = 256)]
     max_buffered_mib: usize,
+    /// Closed groups committed at once while the pipeline fills others
+    /// (one per Kafka partition at most).
+    #[arg(long, default_value_t = 4)]
+    commits_in_flight: usize,
     /// Rows of demo data to publish first when running on the mock cluster.
     #[arg(long, default_value_t = 10_000)]
     demo_records: u64,
@@ -140,6 +144,7 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)
         .max_buffered_bytes(args.max_buffered_mib << 20)
+        .max_commits_in_flight(args.commits_in_flight)
         .build()?;
     let mut pipeline = Pipeline::new(source, sink)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
