@@ -106,20 +106,19 @@ impl Batcher {
         self.buffered_bytes
     }
 
-    /// Whether the open group of the record's partition ends before it (at
-    /// a recorded boundary that was never reached).
-    pub(crate) fn ends_before(&self, position: &crate::record::Position) -> bool {
+    /// Whether the open group of `sp` ends before `offset` (at a recorded
+    /// boundary that was never reached).
+    pub(crate) fn ends_before(&self, sp: &SourcePartition, offset: i64) -> bool {
         self.groups
-            .get(&position.source_partition())
+            .get(sp)
             .and_then(|g| g.replay_until)
-            .is_some_and(|end| position.offset > end)
+            .is_some_and(|end| offset > end)
     }
 
     /// What must happen before `record`, bound for partition path `path`,
     /// joins its group.
-    pub(crate) fn next(&self, record: &Record, path: &str) -> Next {
-        let sp = record.position.source_partition();
-        let Some(group) = self.groups.get(&sp) else {
+    pub(crate) fn next(&self, sp: &SourcePartition, record: &Record, path: &str) -> Next {
+        let Some(group) = self.groups.get(sp) else {
             return Next::Open;
         };
         let full = match group.replay_until {
@@ -160,10 +159,9 @@ impl Batcher {
 
     /// Adds a record to its (open) group. True when the group has reached
     /// its recorded boundary and must be written now.
-    pub(crate) fn join(&mut self, record: Record, path: String) -> bool {
-        let sp = record.position.source_partition();
+    pub(crate) fn join(&mut self, sp: &SourcePartition, record: Record, path: String) -> bool {
         let offset = record.position.offset;
-        let group = self.groups.get_mut(&sp).expect("the group is open");
+        let group = self.groups.get_mut(sp).expect("the group is open");
         group.last_offset = offset;
         if group.written_paths.contains(&path) {
             return group.replay_until == Some(offset);
@@ -282,7 +280,7 @@ mod tests {
         for r in records {
             let sp = r.position.source_partition();
             let path = format!("index={}", &r.value[10..13].escape_ascii());
-            match batcher.next(&r, &path) {
+            match batcher.next(&sp, &r, &path) {
                 Next::Open => batcher.open(sp.clone(), r.position.offset, None),
                 Next::Close => {
                     write(batcher, &sp);
@@ -290,7 +288,7 @@ mod tests {
                 }
                 Next::Join => {}
             }
-            if batcher.join(r, path) {
+            if batcher.join(&sp, r, path) {
                 write(batcher, &sp);
             }
             while let Some(sp) = batcher.over_budget() {
@@ -335,10 +333,10 @@ mod tests {
         let sp = SourcePartition::new("t", 0);
         // An earlier run closed 10..=12 by the clock; the replay must too.
         let first = record(0, 10, "HSI");
-        assert_eq!(b.next(&first, "index=HSI"), Next::Open);
+        assert_eq!(b.next(&sp, &first, "index=HSI"), Next::Open);
         b.open(sp.clone(), 10, Some(recorded(12, &[])));
-        assert!(!b.join(first, "index=HSI".into()));
-        assert!(!b.join(record(0, 11, "NYA"), "index=NYA".into()));
+        assert!(!b.join(&sp, first, "index=HSI".into()));
+        assert!(!b.join(&sp, record(0, 11, "NYA"), "index=NYA".into()));
         // Flushing now would cut the recorded group short: held back.
         let (ready, held) = b.flushable();
         assert!(ready.is_empty() && held.len() == 1);
@@ -346,14 +344,14 @@ mod tests {
         assert!(b.buffered_bytes() > 0);
         assert_eq!(b.over_budget(), None);
         assert!(
-            b.join(record(0, 12, "HSI"), "index=HSI".into()),
+            b.join(&sp, record(0, 12, "HSI"), "index=HSI".into()),
             "closes at 12"
         );
         let group = b.take(&sp).unwrap();
         assert_eq!((group.first_offset, group.boundary()), (10, 12));
         // A record past a boundary that was never reached closes it first.
         b.open(sp.clone(), 13, Some(recorded(14, &[])));
-        assert_eq!(b.next(&record(0, 15, "HSI"), "index=HSI"), Next::Close);
+        assert_eq!(b.next(&sp, &record(0, 15, "HSI"), "index=HSI"), Next::Close);
     }
 
     #[test]
@@ -386,7 +384,7 @@ mod tests {
         let sp = SourcePartition::new("t", 0);
         assert_eq!(b.pass_over(&sp, 0), Some(0));
         b.open(sp.clone(), 1, None);
-        b.join(record(0, 1, "HSI"), "index=HSI".into());
+        b.join(&sp, record(0, 1, "HSI"), "index=HSI".into());
         assert_eq!(b.pass_over(&sp, 2), None);
         assert_eq!(b.take(&sp).unwrap().boundary(), 2);
     }
@@ -396,11 +394,14 @@ mod tests {
         let mut b = batcher(1000, 1 << 20);
         let sp = SourcePartition::new("t", 0);
         b.open(sp.clone(), 0, Some(recorded(2, &["index=HSI"])));
-        assert!(!b.join(record(0, 0, "HSI"), "index=HSI".into()));
+        assert!(!b.join(&sp, record(0, 0, "HSI"), "index=HSI".into()));
         assert_eq!(b.buffered_bytes(), 0, "its object is in the lake");
-        assert!(!b.join(record(0, 1, "NYA"), "index=NYA".into()));
+        assert!(!b.join(&sp, record(0, 1, "NYA"), "index=NYA".into()));
         assert!(b.buffered_bytes() > 0, "its object is missing");
-        assert!(b.join(record(0, 2, "HSI"), "index=HSI".into()), "boundary");
+        assert!(
+            b.join(&sp, record(0, 2, "HSI"), "index=HSI".into()),
+            "boundary"
+        );
         let group = b.take(&sp).unwrap();
         assert_eq!(group.buffers.keys().collect::<Vec<_>>(), ["index=NYA"]);
         assert_eq!((group.first_offset, group.boundary()), (0, 2));

@@ -99,8 +99,8 @@ impl LakeSink {
 
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
         let sp = record.position.source_partition();
-        self.advance(&record.position)?;
-        if self.batcher.ends_before(&record.position) {
+        self.advance(&sp, &record.position)?;
+        if self.batcher.ends_before(&sp, record.position.offset) {
             self.close(&sp, rejected).await?;
         }
         let routed = JsonFields::parse(&record.value)
@@ -119,7 +119,7 @@ impl LakeSink {
                 return Ok(());
             }
         };
-        match self.batcher.next(&record, &path) {
+        match self.batcher.next(&sp, &record, &path) {
             Next::Open => self.open(&sp, record.position.offset).await?,
             Next::Close => {
                 self.close(&sp, rejected).await?;
@@ -127,7 +127,7 @@ impl LakeSink {
             }
             Next::Join => {}
         }
-        if self.batcher.join(record, path) {
+        if self.batcher.join(&sp, record, path) {
             self.close(&sp, rejected).await?;
         }
         self.keep_to_budget(rejected).await
@@ -150,11 +150,11 @@ impl LakeSink {
 
     /// Offsets of a source partition must grow: a record at or below one
     /// already accepted would be written twice, or reorder a group.
-    fn advance(&mut self, position: &Position) -> Result<()> {
-        let last = self
-            .last_offsets
-            .entry(position.source_partition())
-            .or_insert(i64::MIN);
+    fn advance(&mut self, sp: &SourcePartition, position: &Position) -> Result<()> {
+        if !self.last_offsets.contains_key(sp) {
+            self.last_offsets.insert(sp.clone(), i64::MIN);
+        }
+        let last = self.last_offsets.get_mut(sp).expect("inserted above");
         if position.offset <= *last {
             return Err(Error::Config(format!(
                 "the source went backwards: {position} after offset {last} of the same \
@@ -169,10 +169,14 @@ impl LakeSink {
     /// not (a key or segment too long for the store).
     fn key_too_long(&mut self, sp: &SourcePartition, path: &str) -> Option<String> {
         let settings = &self.settings;
-        let name_len = *self
-            .name_lens
-            .entry(sp.clone())
-            .or_insert_with(|| data_object_name(sp, 0, &settings.extension()).len());
+        let name_len = match self.name_lens.get(sp) {
+            Some(len) => *len,
+            None => {
+                let len = data_object_name(sp, 0, &settings.extension()).len();
+                self.name_lens.insert(sp.clone(), len);
+                len
+            }
+        };
         key_too_long(&settings.lake, &settings.table, path, name_len)
     }
 
