@@ -195,7 +195,7 @@ impl Batcher {
     /// Past the memory cap: the group to write early (the largest one that
     /// may close now), if any.
     pub(crate) fn over_budget(&self) -> Option<SourcePartition> {
-        if self.buffered_bytes <= self.max_buffered_bytes {
+        if !self.is_over_budget() {
             return None;
         }
         self.groups

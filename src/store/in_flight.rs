@@ -132,14 +132,13 @@ impl InFlight {
             .filter(|(_, f)| f.result.is_ok() && f.refused.is_empty())
             .map(|(sp, _)| sp.clone())
             .collect();
-        let mut landed = Vec::with_capacity(clean.len());
-        for sp in clean {
-            let finished = self.done.remove(&sp).expect("listed above");
-            if let Ok(written) = finished.result {
-                landed.push((sp, finished.group, written));
-            }
-        }
-        landed
+        clean
+            .into_iter()
+            .filter_map(|sp| {
+                let finished = self.done.remove(&sp)?;
+                Some((sp, finished.group, finished.result.ok()?))
+            })
+            .collect()
     }
 
     /// Waits for the commit of `sp`, if one is in flight.

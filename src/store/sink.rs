@@ -151,10 +151,10 @@ impl LakeSink {
     /// Offsets of a source partition must grow: a record at or below one
     /// already accepted would be written twice, or reorder a group.
     fn advance(&mut self, sp: &SourcePartition, position: &Position) -> Result<()> {
-        if !self.last_offsets.contains_key(sp) {
-            self.last_offsets.insert(sp.clone(), i64::MIN);
-        }
-        let last = self.last_offsets.get_mut(sp).expect("inserted above");
+        let Some(last) = self.last_offsets.get_mut(sp) else {
+            self.last_offsets.insert(sp.clone(), position.offset);
+            return Ok(());
+        };
         if position.offset <= *last {
             return Err(Error::Config(format!(
                 "the source went backwards: {position} after offset {last} of the same \
