@@ -37,7 +37,7 @@ mod s3;
 #[allow(dead_code)]
 mod service;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -241,15 +241,8 @@ fn measure(command: &mut Command) -> (f64, f64, u64, u64) {
         .spawn()
         .unwrap();
     let pid = child.id() as libc::pid_t;
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let stdout = process::read_to_end_aside(child.stdout.take().unwrap());
+    let stderr = process::read_to_end_aside(child.stderr.take().unwrap());
     // wait4, not Child::wait: it gives the child's own CPU time.
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

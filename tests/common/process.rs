@@ -252,6 +252,16 @@ pub fn wait_deadline(child: &mut Child, deadline: Instant) -> Option<ExitStatus>
     }
 }
 
+/// Reads `pipe` to its end on a thread of its own (so that a child
+/// filling another pipe cannot block on this one): the bytes, once joined.
+pub fn read_to_end_aside(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
 /// Runs `command` to its end like [`Command::output`], but fails the test
 /// (killing the child, showing its output) if it runs past `timeout`.
 pub fn output(name: &str, command: &mut Command, timeout: Duration) -> Output {
@@ -260,14 +270,7 @@ pub fn output(name: &str, command: &mut Command, timeout: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-    let read_all = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = from.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stdout = read_to_end_aside(child.stdout.take().unwrap());
     let stderr = Log::follow(name, child.stderr.take().unwrap());
     let deadline = Instant::now() + timeout;
     let Some(status) = wait_deadline(&mut child, deadline) else {
