@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserializer as _;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// The top-level fields of a JSON object, in document order, borrowed from
@@ -17,9 +17,20 @@ pub(crate) struct JsonFields<'a> {
 impl<'a> JsonFields<'a> {
     /// Parses `bytes` as one JSON object. The whole document is validated.
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        Self::parse_keeping(bytes, |_| true)
+    }
+
+    /// Parses `bytes` as one JSON object and keeps only the fields `keep`
+    /// names; the whole document is still validated. The other values are
+    /// skipped without being borrowed, which routing a record by one or
+    /// two fields does for every record.
+    pub(crate) fn parse_keeping(
+        bytes: &'a [u8],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Self, String> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let fields = de
-            .deserialize_map(FieldsVisitor)
+            .deserialize_map(FieldsVisitor(keep))
             .map_err(|e| format!("value is not a JSON object: {e}"))?;
         de.end()
             .map_err(|e| format!("trailing bytes after the JSON object: {e}"))?;
@@ -57,9 +68,9 @@ pub(crate) fn is_container(raw: &RawValue) -> bool {
     matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
 }
 
-struct FieldsVisitor;
+struct FieldsVisitor<F>(F);
 
-impl<'de> Visitor<'de> for FieldsVisitor {
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for FieldsVisitor<F> {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,10 +78,14 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        let mut fields = Vec::new();
         while let Some(FieldName(name)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            fields.push((name, value));
+            if self.0(&name) {
+                let value: &'de RawValue = map.next_value()?;
+                fields.push((name, value));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
         Ok(fields)
     }
@@ -156,6 +171,28 @@ mod properties {
             bytes in prop::collection::vec(any::<u8>(), 0..256)
         ) {
             let _ = JsonFields::parse(&bytes);
+        }
+
+        #[test]
+        fn keeping_some_fields_validates_the_same_documents(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            object in prop::collection::btree_map("[a-d]{1,2}", json_value(), 0..6),
+        ) {
+            let keep = |name: &str| name.starts_with('a');
+            let object: Map<String, Value> = object.into_iter().collect();
+            let written = serde_json::to_vec(&object).unwrap();
+            for doc in [&bytes, &written] {
+                let all = JsonFields::parse(doc);
+                let kept = JsonFields::parse_keeping(doc, keep);
+                prop_assert_eq!(all.is_ok(), kept.is_ok());
+                if let (Ok(all), Ok(kept)) = (all, kept) {
+                    let expected: Vec<_> = all.iter().filter(|(name, _)| keep(name))
+                        .map(|(name, raw)| (name.to_string(), raw.get())).collect();
+                    let got: Vec<_> = kept.iter()
+                        .map(|(name, raw)| (name.to_string(), raw.get())).collect();
+                    prop_assert_eq!(got, expected);
+                }
+            }
         }
 
         #[test]

@@ -63,7 +63,7 @@ impl KafkaSink {
         let Some(field) = &self.key_field else {
             return Ok(record.key.as_deref().map(std::borrow::Cow::Borrowed));
         };
-        let fields = JsonFields::parse(&record.value)?;
+        let fields = JsonFields::parse_keeping(&record.value, |name| name == field)?;
         let raw = fields
             .get(field)
             .ok_or_else(|| format!("key field {field:?} is missing"))?;

@@ -118,6 +118,12 @@ impl PartitionTemplate {
         })
     }
 
+    /// Parses a record's value (one JSON object, validated whole) and keeps
+    /// the fields this template reads.
+    pub(crate) fn read_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
+        JsonFields::parse_keeping(value, |name| self.fields().any(|field| field == name))
+    }
+
     /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.source
@@ -127,7 +133,7 @@ impl PartitionTemplate {
     /// whose value is not an object, or lacks a field the template reads,
     /// is [`Error::BadInput`] naming its position and the field.
     pub fn render_record(&self, record: &crate::record::Record) -> Result<String> {
-        JsonFields::parse(&record.value)
+        self.read_fields(&record.value)
             .and_then(|fields| self.render(&fields, record.timestamp))
             .map_err(|reason| Error::BadInput {
                 position: record.position.clone(),

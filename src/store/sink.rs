@@ -21,7 +21,6 @@ use crate::lake::Lake;
 use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::sink::{RecordSink, SinkStats};
-use crate::value::JsonFields;
 
 /// Writes records into a lake as partitioned, rotated, encoded objects.
 ///
@@ -103,8 +102,10 @@ impl LakeSink {
         if self.batcher.ends_before(&sp, record.position.offset) {
             self.close(&sp, rejected).await?;
         }
-        let routed = JsonFields::parse(&record.value)
-            .and_then(|fields| self.settings.template.render(&fields, record.timestamp))
+        let template = &self.settings.template;
+        let routed = template
+            .read_fields(&record.value)
+            .and_then(|fields| template.render(&fields, record.timestamp))
             .and_then(|path| match self.key_too_long(&sp, &path) {
                 Some(why) => Err(why),
                 None => Ok(path),
