@@ -25,6 +25,8 @@ pub(crate) struct Group {
     /// records are passed over, not buffered (only the missing objects of
     /// a replayed group are rebuilt).
     pub(crate) written_paths: HashSet<String>,
+    /// Every record up to `replay_until` is in the lake: all are passed over.
+    pub(crate) all_written: bool,
     /// Partition path → the object's records.
     pub(crate) buffers: BTreeMap<String, Buffer>,
     pub(crate) memory: usize,
@@ -39,6 +41,7 @@ impl Group {
             last_offset,
             replay_until: None,
             written_paths: HashSet::new(),
+            all_written: false,
             buffers: BTreeMap::new(),
             memory: 0,
         }
@@ -140,9 +143,9 @@ impl Batcher {
         first_offset: i64,
         recorded: Option<Recorded>,
     ) {
-        let (replay_until, written_paths) = match recorded {
-            Some(r) => (Some(r.last_offset), r.written_paths),
-            None => (None, HashSet::new()),
+        let (replay_until, written_paths, all_written) = match recorded {
+            Some(r) => (Some(r.last_offset), r.written_paths, r.all_written),
+            None => (None, HashSet::new(), false),
         };
         self.groups.insert(
             sp,
@@ -151,6 +154,7 @@ impl Batcher {
                 last_offset: first_offset,
                 replay_until,
                 written_paths,
+                all_written,
                 buffers: BTreeMap::new(),
                 memory: 0,
             },
@@ -163,7 +167,7 @@ impl Batcher {
         let offset = record.position.offset;
         let group = self.groups.get_mut(sp).expect("the group is open");
         group.last_offset = offset;
-        if group.written_paths.contains(&path) {
+        if group.all_written || group.written_paths.contains(&path) {
             return group.replay_until == Some(offset);
         }
         let memory = record.size_hint();
@@ -251,6 +255,7 @@ mod tests {
         Recorded {
             last_offset,
             written_paths: written_paths.iter().map(|p| p.to_string()).collect(),
+            all_written: false,
         }
     }
 
@@ -352,6 +357,23 @@ mod tests {
         // A record past a boundary that was never reached closes it first.
         b.open(sp.clone(), 13, Some(recorded(14, &[])));
         assert_eq!(b.next(&sp, &record(0, 15, "HSI"), "index=HSI"), Next::Close);
+    }
+
+    #[test]
+    fn a_range_the_table_holds_is_passed_over_whole() {
+        let mut b = batcher(100, 0);
+        let sp = SourcePartition::new("t", 0);
+        let all_in_table = Recorded {
+            all_written: true,
+            ..recorded(11, &[])
+        };
+        b.open(sp.clone(), 10, Some(all_in_table));
+        assert!(!b.join(&sp, record(0, 10, "HSI"), "index=HSI".into()));
+        assert!(b.join(&sp, record(0, 11, "NYA"), "index=NYA".into()));
+        assert_eq!(b.buffered_bytes(), 0, "nothing is buffered again");
+        let group = b.take(&sp).unwrap();
+        assert!(group.buffers.is_empty());
+        assert_eq!(group.boundary(), 11);
     }
 
     #[test]

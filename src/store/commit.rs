@@ -43,6 +43,10 @@ pub(crate) struct Recorded {
     /// the marker does not say that the encoder refused none of the
     /// group's records, so that every refused record meets the policy).
     pub(crate) written_paths: HashSet<String>,
+    /// Every record up to `last_offset` is in the lake already (a table
+    /// whose log holds the source position): the replay passes over them
+    /// all and writes nothing.
+    pub(crate) all_written: bool,
 }
 
 /// Makes closed groups durable.
@@ -145,6 +149,7 @@ impl CommitStep for HiveObjects {
                 Ok(Some(Recorded {
                     last_offset: m.last_offset,
                     written_paths,
+                    all_written: false,
                 }))
             }
             None => Ok(None),
