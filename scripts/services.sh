@@ -7,7 +7,8 @@
 # Python tools in a project-local virtualenv (.venv): kafka-python, the
 # independent Kafka client of the interoperability test, and the moto
 # server for S3 and Glue on one port (with boto3, the independent S3 and
-# Glue client). The S3 and Glue tests start one moto_server per test on a
+# Glue client), and deltalake (delta-rs's Python package: the independent
+# reader of the Delta tables streamlake writes). The S3 and Glue tests start one moto_server per test on a
 # free loopback port and stop it afterwards.
 #
 # Kafka-API broker: tansu 0.6.0 (a Rust crate), built with cargo into
@@ -30,16 +31,18 @@ install_tansu() {
 
 KAFKA_PYTHON_VERSION=3.0.12
 MOTO_VERSION=5.2.5
+DELTALAKE_VERSION=1.6.6
 VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv"
 
 install_python_tools() {
     if "$VENV/bin/python" -c "
-import importlib.metadata as m, kafka, lz4, zstandard, boto3, flask_cors, pyparsing
+import importlib.metadata as m, kafka, lz4, zstandard, boto3, flask_cors, pyparsing, deltalake
 assert kafka.__version__ == '$KAFKA_PYTHON_VERSION'
-assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
+assert m.version('moto') == '$MOTO_VERSION'
+assert m.version('deltalake') == '$DELTALAKE_VERSION'" 2>/dev/null; then
         return
     fi
-    echo "services: installing kafka-python $KAFKA_PYTHON_VERSION and moto $MOTO_VERSION into $VENV" >&2
+    echo "services: installing kafka-python $KAFKA_PYTHON_VERSION, moto $MOTO_VERSION and deltalake $DELTALAKE_VERSION into $VENV" >&2
     if ! python3 -m venv "$VENV"; then
         # Debian ships the venv module separately.
         echo "services: python3 -m venv failed; installing python3-venv with apt" >&2
@@ -48,7 +51,7 @@ assert m.version('moto') == '$MOTO_VERSION'" 2>/dev/null; then
         python3 -m venv "$VENV"
     fi
     "$VENV/bin/pip" install --quiet "kafka-python==$KAFKA_PYTHON_VERSION" lz4 zstandard \
-        "moto[s3,glue]==$MOTO_VERSION" flask flask-cors
+        "moto[s3,glue]==$MOTO_VERSION" flask flask-cors "deltalake==$DELTALAKE_VERSION"
 }
 
 case "${1:-install}" in

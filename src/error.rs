@@ -121,6 +121,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A Delta table operation failed (loading or creating the table,
+    /// committing to its log). A commit another writer won is retried by
+    /// delta-rs first; this is what remains.
+    #[cfg(feature = "delta")]
+    #[error("delta table {context}: {source}")]
+    Table {
+        /// What was being done, naming the table.
+        context: String,
+        /// delta-rs's error.
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+
     /// A local file operation failed (source file, checkpoint).
     #[error("{context}: {source}")]
     Io {
@@ -217,6 +230,13 @@ impl Error {
                     source: Box::new(datafusion::error::DataFusionError::Execution(text)),
                 }
             }
+            #[cfg(feature = "delta")]
+            Error::Table { context, source } => Error::Table {
+                context,
+                source: Box::new(deltalake_core::DeltaTableError::Generic(redact(
+                    &source.to_string(),
+                ))),
+            },
             other => other,
         }
     }

@@ -289,6 +289,14 @@ impl Lake {
         e.redacted(&|text| self.redact(text))
     }
 
+    /// The directory of a local lake (`file://`), whose store is rooted
+    /// there.
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    pub(crate) fn local_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self.url.strip_prefix("file://")?;
+        Some(std::path::PathBuf::from(dir).join(self.root.as_ref()))
+    }
+
     /// The object store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store

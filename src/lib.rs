@@ -72,6 +72,7 @@ mod source;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod store;
+pub mod table;
 mod time;
 mod value;
 
@@ -103,6 +104,10 @@ pub use crate::store::{
     LakeDeadLetters, LakeSink, LakeSinkBuilder, Landed, LandingListener, PartitionTemplate,
     Rotation, Ticket,
 };
+
+pub use crate::table::TableFormat;
+#[cfg(feature = "delta")]
+pub use crate::table::delta::DeltaOptions;
 
 /// Re-export of the object store crate, so users name the same version.
 pub use object_store;

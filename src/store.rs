@@ -37,3 +37,13 @@ pub use self::landing::{Landed, LandingListener, Ticket};
 pub use self::partition::PartitionTemplate;
 pub use self::rotation::Rotation;
 pub use self::sink::LakeSink;
+
+// The seam a table format plugs into (crate::table).
+#[cfg(feature = "delta")]
+pub(crate) use self::{
+    batch::Group,
+    builder::SinkSettings,
+    commit::{CommitStep, Recorded, Written},
+    objects::encode_group,
+    upload::put_new,
+};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::commit::{CommitStep, HiveObjects};
 use super::landing::LandingListener;
 use super::partition::{PartitionTemplate, escape};
 use super::rotation::Rotation;
@@ -11,6 +12,7 @@ use crate::encode::{Encoder, JsonLinesEncoder};
 use crate::error::{Error, Result};
 use crate::format::Compression;
 use crate::lake::Lake;
+use crate::table::TableFormat;
 
 /// Options for a [`LakeSink`].
 ///
@@ -46,6 +48,8 @@ pub(crate) struct SinkSettings {
     pub(crate) max_buffered_bytes: usize,
     /// Groups committed at once (one per source partition at most).
     pub(crate) commits_in_flight: usize,
+    /// How groups are committed: loose objects, or a table format.
+    pub(crate) table_format: TableFormat,
 }
 
 impl SinkSettings {
@@ -67,6 +71,7 @@ impl LakeSinkBuilder {
                 rotation: Rotation::default(),
                 max_buffered_bytes: 256 << 20,
                 commits_in_flight: 4,
+                table_format: TableFormat::Hive,
             },
             partition_by: String::new(),
             listener: None,
@@ -149,6 +154,18 @@ impl LakeSinkBuilder {
         self
     }
 
+    /// How groups are committed (default [`TableFormat::Hive`]: loose
+    /// objects under Hive partition paths). With `TableFormat::Delta`
+    /// (feature `delta`) the sink writes a Delta table: Parquet data files
+    /// of the declared columns (the encoder set here is replaced), the
+    /// partition template's fields as partition columns (the template may
+    /// hold only fields, each a declared column), and one commit to the
+    /// table's log per group carrying the source position.
+    pub fn table_format(mut self, format: TableFormat) -> Self {
+        self.settings.table_format = format;
+        self
+    }
+
     /// Tells `listener` about every group of objects once it is durable,
     /// and holds the group's position back from the pipeline until the
     /// listener releases it (e.g. the Glue registrar, once the group's
@@ -167,6 +184,20 @@ impl LakeSinkBuilder {
     /// Checks the options and builds the sink.
     pub fn build(self) -> Result<LakeSink> {
         let mut settings = self.settings;
+        #[cfg(feature = "delta")]
+        if let TableFormat::Delta(options) = &settings.table_format {
+            let template = PartitionTemplate::parse(&self.partition_by)?;
+            let fields: Vec<String> = template.fields().map(str::to_string).collect();
+            if template.has_time_parts() {
+                return Err(Error::Config(format!(
+                    "partition template {:?}: a Delta table partitions by record fields only",
+                    template.as_str()
+                )));
+            }
+            options.check(&fields)?;
+            let data = crate::encode::ParquetEncoder::new(options.data_columns(&fields));
+            settings.encoder = Arc::new(data);
+        }
         if !settings.encoder.allows_object_compression()
             && settings.compression != Compression::None
         {
@@ -194,6 +225,21 @@ impl LakeSinkBuilder {
             )));
         }
         settings.template = PartitionTemplate::parse(&self.partition_by)?;
-        Ok(LakeSink::new(settings, self.listener))
+        let step = commit_step(settings)?;
+        Ok(LakeSink::new(step.0, step.1, self.listener))
     }
+}
+
+/// The settings, shared, and the commit step their table format names.
+fn commit_step(settings: SinkSettings) -> Result<(Arc<SinkSettings>, Arc<dyn CommitStep>)> {
+    let settings = Arc::new(settings);
+    let step: Arc<dyn CommitStep> = match &settings.table_format {
+        TableFormat::Hive => Arc::new(HiveObjects::new(settings.clone())),
+        #[cfg(feature = "delta")]
+        TableFormat::Delta(options) => Arc::new(crate::table::delta::DeltaCommit::new(
+            settings.clone(),
+            options.clone(),
+        )?),
+    };
+    Ok((settings, step))
 }

@@ -124,6 +124,11 @@ impl PartitionTemplate {
         JsonFields::parse_keeping(value, |name| self.fields().any(|field| field == name))
     }
 
+    /// Whether the template reads the record time (`{@year}`, ...).
+    pub fn has_time_parts(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Time(_)))
+    }
+
     /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.source

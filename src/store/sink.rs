@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::LakeSinkBuilder;
 use super::batch::{Batcher, Group, Next};
 use super::builder::SinkSettings;
-use super::commit::{HiveObjects, Written};
+use super::commit::{CommitStep, Written};
 use super::in_flight::{self, Finished, InFlight};
 use super::keys::{data_object_name, key_too_long};
 use super::landing::{Landing, LandingListener};
@@ -69,14 +69,14 @@ impl LakeSink {
         LakeSinkBuilder::new(lake)
     }
 
-    pub(super) fn new(settings: SinkSettings, listener: Option<Arc<dyn LandingListener>>) -> Self {
-        let settings = Arc::new(settings);
+    pub(super) fn new(
+        settings: Arc<SinkSettings>,
+        step: Arc<dyn CommitStep>,
+        listener: Option<Arc<dyn LandingListener>>,
+    ) -> Self {
         Self {
             batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
-            in_flight: InFlight::new(
-                Arc::new(HiveObjects::new(settings.clone())),
-                settings.commits_in_flight,
-            ),
+            in_flight: InFlight::new(step, settings.commits_in_flight),
             failed: BTreeMap::new(),
             settings,
             name_lens: HashMap::new(),
