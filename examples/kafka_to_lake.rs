@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{
-    Progress, brokers_or_mock, exit_on_error, init_logging, print_summary, serve_metrics,
+    Progress, TableFormatArg, brokers_or_mock, exit_on_error, init_logging, print_summary,
+    serve_metrics,
 };
 use streamlake::kafka::{KafkaSink, KafkaSource};
 use streamlake::{BadInputPolicy, Compression, Format, Lake, LakeSink, Pipeline, StockTicks};
@@ -46,9 +47,16 @@ struct Args {
     /// Whole-object compression: none, gzip or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
-    /// Hive partition template over fields ({Index}) and record time ({@year}, {@date}, ...).
-    #[arg(long, default_value = "index={Index}/year={@year}")]
-    partition_by: String,
+    /// How groups are committed: hive (loose objects) or delta (a Delta
+    /// table of Parquet files: --format and --compression do not apply;
+    /// feature delta).
+    #[arg(long, value_enum, default_value = "hive")]
+    table_format: TableFormatArg,
+    /// Hive partition template over fields ({Index}) and record time
+    /// ({@year}, {@date}, ...). Default: index={Index}/year={@year}; with
+    /// --table-format delta, Index={Index} (fields only).
+    #[arg(long)]
+    partition_by: Option<String>,
     /// Rotate objects after this many records.
     #[arg(long, default_value_t = 100_000)]
     max_records_per_object: usize,
@@ -136,10 +144,13 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .stall_window((args.stall_window > 0.0).then(|| Duration::from_secs_f64(args.stall_window)))
         .build()?;
     let registration = common::glue::Registration::start(&args.glue, &lake).await?;
+    let format = args.table_format;
+    let partition_by = args.partition_by.as_deref();
     let sink = registration
         .attach(LakeSink::builder(lake.clone()))
         .table(&args.table)
-        .partition_by(&args.partition_by)
+        .table_format(format.table_format(StockTicks::columns(), &args.group)?)
+        .partition_by(partition_by.unwrap_or(format.default_partitions()))
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .max_records_per_object(args.max_records_per_object)

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{Progress, Rows, brokers_or_mock, exit_on_error, init_logging};
+use common::{Progress, Rows, TableFormatArg, brokers_or_mock, exit_on_error, init_logging};
 use futures::TryStreamExt;
 use streamlake::kafka::{KafkaSink, KafkaSource};
 use streamlake::object_store::ObjectStore;
@@ -49,9 +49,16 @@ struct Args {
     /// Whole-object compression: none, gzip or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
-    /// Hive partition template over fields ({Index}) and record time ({@year}, {@date}, ...).
-    #[arg(long, default_value = "index={Index}/year={@year}")]
-    partition_by: String,
+    /// How groups are committed: hive (loose objects) or delta (a Delta
+    /// table of Parquet files: --format and --compression do not apply;
+    /// feature delta).
+    #[arg(long, value_enum, default_value = "hive")]
+    table_format: TableFormatArg,
+    /// Hive partition template over fields ({Index}) and record time
+    /// ({@year}, {@date}, ...). Default: index={Index}/year={@year}; with
+    /// --table-format delta, Index={Index} (fields only).
+    #[arg(long)]
+    partition_by: Option<String>,
     /// The consumer stops once no record arrived for this many seconds.
     #[arg(long, default_value_t = 3.0)]
     exit_when_idle: f64,
@@ -84,10 +91,13 @@ async fn run(args: Args) -> streamlake::Result<()> {
         .build()?;
     source.wait_for_assignment(Duration::from_secs(120)).await?;
     let registration = common::glue::Registration::start(&args.glue, &lake).await?;
+    let format = args.table_format;
+    let partition_by = args.partition_by.as_deref();
     let sink = registration
         .attach(LakeSink::builder(lake.clone()))
         .table(&args.table)
-        .partition_by(&args.partition_by)
+        .table_format(format.table_format(StockTicks::columns(), &args.group)?)
+        .partition_by(partition_by.unwrap_or(format.default_partitions()))
         .encoder_arc(args.format.encoder(&StockTicks::columns())?)
         .compression(args.compression)
         .build()?;
@@ -131,7 +141,9 @@ async fn run(args: Args) -> streamlake::Result<()> {
     println!("lake:      {lake}/{}", args.table);
     print_layout(&lake, &args.table).await?;
     #[cfg(feature = "sql")]
-    crawl_and_query(&lake, &args.table).await?;
+    if format == TableFormatArg::Hive {
+        crawl_and_query(&lake, &args.table).await?;
+    }
     Ok(())
 }
 

@@ -7,13 +7,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
-use common::{assert_same_rows, numbered_records, python};
-use streamlake::{
-    Column, ColumnType, DeltaOptions, Lake, LakeSink, Record, RecordSink, TableFormat,
-};
+use common::delta::{expected_rows, read_with_deltalake, replay_log};
+use common::{assert_same_rows, numbered_records};
+use streamlake::{Column, ColumnType, DeltaOptions, Lake, LakeSink, RecordSink, TableFormat};
 
 fn columns() -> Vec<Column> {
     [
@@ -40,98 +37,6 @@ fn delta_sink(lake: &Lake, max_records: usize) -> LakeSink {
         ))
         .build()
         .unwrap()
-}
-
-/// The table as the Python `deltalake` package reads it: its rows (as
-/// JSON objects with sorted keys, sorted), schema and partition columns.
-struct Read {
-    rows: Vec<String>,
-    schema: Vec<String>,
-    partition_columns: Vec<String>,
-}
-
-fn read_with_deltalake(table: &Path) -> Read {
-    let script = r#"
-import json, sys
-from deltalake import DeltaTable, QueryBuilder
-t = DeltaTable(sys.argv[1])
-print(json.dumps({"schema": [f"{f.name}:{f.type.type}" for f in t.schema().fields],
-                  "partition_columns": t.metadata().partition_columns}))
-batches = QueryBuilder().register("t", t).execute("SELECT * FROM t").read_all()
-columns = {name: batches.column(name).to_pylist() for name in batches.schema.names}
-n = batches.num_rows
-for i in range(n):
-    print(json.dumps({k: v[i] for k, v in columns.items()}, sort_keys=True, separators=(",", ":")))
-"#;
-    let out = Command::new(python("deltalake"))
-        .args(["-c", script, table.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deltalake failed to read {}: {}",
-        table.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let head: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
-    let mut rows: Vec<String> = lines.map(str::to_string).collect();
-    rows.sort();
-    Read {
-        rows,
-        schema: strings(&head["schema"]),
-        partition_columns: strings(&head["partition_columns"]),
-    }
-}
-
-/// The input records as the rows a reader returns.
-fn expected_rows(records: &[Record]) -> Vec<String> {
-    let mut rows: Vec<String> = records
-        .iter()
-        .map(|r| {
-            let v: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&r.value).unwrap();
-            serde_json::to_string(&v).unwrap()
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
-/// Replays `_delta_log/*.json` by hand: the live data files (added, not
-/// removed), their total `numRecords`, and the last `txn` version per app.
-fn replay_log(table: &Path) -> (BTreeMap<String, u64>, BTreeMap<String, i64>) {
-    let mut entries: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    entries.sort();
-    let (mut files, mut txns) = (BTreeMap::new(), BTreeMap::new());
-    for entry in entries {
-        for line in std::fs::read_to_string(entry).unwrap().lines() {
-            let action: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(add) = action.get("add") {
-                let stats: serde_json::Value =
-                    serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
-                let path = add["path"].as_str().unwrap().to_string();
-                files.insert(path, stats["numRecords"].as_u64().unwrap());
-            } else if let Some(remove) = action.get("remove") {
-                files.remove(remove["path"].as_str().unwrap());
-            } else if let Some(txn) = action.get("txn") {
-                let app = txn["appId"].as_str().unwrap().to_string();
-                txns.insert(app, txn["version"].as_i64().unwrap());
-            }
-        }
-    }
-    (files, txns)
 }
 
 #[tokio::test]

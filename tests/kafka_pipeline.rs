@@ -5,14 +5,14 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::broker::Broker;
+use common::kafka_scenarios as scenarios;
 use common::lake_writer::LakeWriter;
 use common::process::{step_timeout, within};
-use common::{Rng, assert_same_rows, objects, rows, values};
+use common::{assert_same_rows, objects, rows, values};
 use streamlake::kafka::{KafkaSink, KafkaSource};
 use streamlake::{
     Backlog, BadInputPolicy, Error, Lake, LakeSink, MemorySource, Pipeline, Position, Record,
@@ -90,95 +90,15 @@ async fn non_json_messages_go_through_the_policy_naming_topic_partition_offset()
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_crash_loop_leaves_every_record_exactly_once() {
     let broker = Broker::start();
-    broker.topic("stock", 3).await;
-    let sent = broker.produce_stock("stock", 100_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
-    // Each restart joins as a new member and gets the partitions once the
-    // group has expired the killed one (6 s session).
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("kafka crash loop seed {seed}");
-    let mut rng = Rng(seed);
-    let mut kills = 0;
-    while kills < 10 {
-        let mut member = writer.spawn(&[]);
-        let running = member.wait_for_commits(1 + rng.below(3) as usize);
-        assert!(
-            running,
-            "kafka_to_lake ended before it was killed: {:?}\n{}",
-            member.wait(),
-            member.process.log.recent()
-        );
-        std::thread::sleep(Duration::from_micros(rng.below(20_000))); // a random moment, not a wait
-        member.kill();
-        kills += 1;
-    }
-    writer.finish(&[]);
-    assert_same_rows(
-        &lake_rows(&lake).await,
-        &values(&sent),
-        &format!("after {kills} kills"),
-    );
+    let run = scenarios::crash_loop(&broker, &[]).await;
+    assert_same_rows(&lake_rows(&run.lake).await, &values(&run.sent), &run.what);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_members_split_partitions_and_the_survivor_takes_over_a_killed_one() {
     let broker = Broker::start();
-    broker.topic("stock", 3).await;
-    let mut sent = broker.produce_stock("stock", 15_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let writer = LakeWriter::new(&broker, lake.to_str().unwrap());
-
-    let mut a = writer.spawn(&["--exit-when-idle", "20"]);
-    let mut owned = BTreeSet::new();
-    assert!(
-        a.follow("a first commit", &mut owned, |event, _| event
-            == "committed"),
-        "A ended before it committed"
-    );
-    // B joins; A gives it some partitions; then more records arrive for
-    // both, so B has work of its own when it dies.
-    let mut b = writer.spawn(&[]);
-    let mut b_owned = BTreeSet::new();
-    assert!(
-        b.follow("B assigned", &mut b_owned, |_, owned| !owned.is_empty()),
-        "B ended before it was assigned a partition"
-    );
-    sent.extend(broker.produce_stock_seeded("stock", 30_000, 7).await);
-    assert!(b.wait_for_commits(1), "B ended before it committed");
-    b.kill(); // SIGKILL mid-run
-    // The survivor is assigned every partition once the group drops the
-    // dead member (its session times out after 6 s): A first gave B some
-    // of its partitions, then gets them all back.
-    let mut gave_some = false;
-    assert!(
-        a.follow(
-            "the survivor owning every partition",
-            &mut owned,
-            |event, owned| {
-                gave_some |= owned.len() < 3;
-                gave_some && event == "assigned" && owned.len() == 3
-            }
-        ),
-        "the survivor exited owning only partitions {owned:?} (gave some to B: {gave_some})"
-    );
-    let status = a.wait();
-    assert!(
-        status.success(),
-        "survivor failed: {status}\n{}",
-        a.process.log.recent()
-    );
-    assert_same_rows(
-        &lake_rows(&lake).await,
-        &values(&sent),
-        "after the survivor took over",
-    );
+    let run = scenarios::survivor_takes_over(&broker, &[]).await;
+    assert_same_rows(&lake_rows(&run.lake).await, &values(&run.sent), &run.what);
 }
 
 #[tokio::test(flavor = "multi_thread")]

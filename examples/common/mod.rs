@@ -15,6 +15,8 @@ use streamlake::{
     CsvSource, Lake, Pipeline, PipelineEvent, PipelineObserver, PipelineStats, RecordSink,
     RecordSource, StockTicks,
 };
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Logs to stderr at `info` (`debug` when verbose, `warn` when quiet),
 /// with colours only when stderr is a terminal.
@@ -24,10 +26,24 @@ pub fn init_logging(verbose: bool, quiet: bool) {
         (false, true) => tracing::Level::WARN,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(level)
+    // Libraries underneath (delta-rs, its kernel) log every snapshot at
+    // info: theirs show from warn unless verbose.
+    let others = if verbose {
+        level
+    } else {
+        tracing::Level::WARN.min(level)
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(others)
+        .with_target("streamlake", level)
+        .with_target(env!("CARGO_CRATE_NAME"), level);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
 }
 
@@ -269,4 +285,48 @@ pub fn serve_metrics(addr: std::net::SocketAddr) -> streamlake::Result<()> {
         .with_http_listener(addr)
         .install()
         .map_err(|e| streamlake::Error::Config(format!("serving metrics on {addr}: {e}")))
+}
+
+/// `--table-format`: how the lake sink commits what it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormatArg {
+    /// Loose objects under Hive partition paths.
+    Hive,
+    /// A Delta Lake table (needs the `delta` feature).
+    Delta,
+}
+
+impl TableFormatArg {
+    /// The partition template when none is given: a Delta table
+    /// partitions by record fields only.
+    pub fn default_partitions(self) -> &'static str {
+        match self {
+            TableFormatArg::Hive => "index={Index}/year={@year}",
+            TableFormatArg::Delta => "Index={Index}",
+        }
+    }
+
+    /// The table format, its Delta `txn` actions named after `writer`
+    /// (the consumer group).
+    pub fn table_format(
+        self,
+        columns: Vec<streamlake::Column>,
+        writer: &str,
+    ) -> streamlake::Result<streamlake::TableFormat> {
+        match self {
+            TableFormatArg::Hive => Ok(streamlake::TableFormat::Hive),
+            #[cfg(feature = "delta")]
+            TableFormatArg::Delta => Ok(streamlake::TableFormat::Delta(
+                streamlake::DeltaOptions::new(columns).writer(writer),
+            )),
+            #[cfg(not(feature = "delta"))]
+            TableFormatArg::Delta => {
+                let _ = (columns, writer);
+                Err(streamlake::Error::Config(
+                    "--table-format delta needs the delta feature (cargo run --features delta ...)"
+                        .into(),
+                ))
+            }
+        }
+    }
 }

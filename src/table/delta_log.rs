@@ -76,11 +76,18 @@ pub(super) async fn load_or_create(
     partition_columns: &[String],
 ) -> Result<DeltaTable> {
     for _ in 0..2 {
-        let mut table = DeltaTable::new(log_store.clone());
-        match table.load().await {
-            Ok(()) => return Ok(table),
-            Err(DeltaTableError::NotATable(_)) => {}
-            Err(e) => return Err(table_error(format!("{name}: loading"), e)),
+        // Asked first: loading a table without a log logs an error.
+        let exists = log_store
+            .is_delta_table_location()
+            .await
+            .map_err(|e| table_error(format!("{name}: looking for its log"), e))?;
+        if exists {
+            let mut table = DeltaTable::new(log_store.clone());
+            match table.load().await {
+                Ok(()) => return Ok(table),
+                Err(DeltaTableError::NotATable(_)) => {}
+                Err(e) => return Err(table_error(format!("{name}: loading"), e)),
+            }
         }
         let created = CreateBuilder::new()
             .with_log_store(log_store.clone())

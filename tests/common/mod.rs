@@ -6,9 +6,13 @@
 #[cfg(feature = "kafka")]
 pub mod broker;
 pub mod conformance;
+#[cfg(feature = "delta")]
+pub mod delta;
 #[cfg(feature = "s3")]
 pub mod fault_proxy;
 pub mod faulty_store;
+#[cfg(feature = "kafka")]
+pub mod kafka_scenarios;
 #[cfg(feature = "kafka")]
 pub mod lake_writer;
 pub mod process;
