@@ -122,7 +122,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
         sync_glue(database, &base, &catalog, projection.as_ref()).await?;
     }
     if let Some(query) = &args.sql {
-        let sql = LakeSql::new(&lake, &catalog)?;
+        let sql = LakeSql::open(&lake, &catalog).await?;
         let batches = sql.query(query).await?;
         print!("{}", args.output.render(&batches)?);
     }

@@ -141,9 +141,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
     println!("lake:      {lake}/{}", args.table);
     print_layout(&lake, &args.table).await?;
     #[cfg(feature = "sql")]
-    if format == TableFormatArg::Hive {
-        crawl_and_query(&lake, &args.table).await?;
-    }
+    crawl_and_query(&lake, &args.table).await?;
     Ok(())
 }
 
@@ -165,7 +163,7 @@ async fn crawl_and_query(lake: &Lake, table: &str) -> streamlake::Result<()> {
         r#"SELECT "Index", count(*) AS rows, round(avg("CloseUSD"), 2) AS avg_close_usd
            FROM {name} GROUP BY "Index" ORDER BY "Index""#
     );
-    let batches = LakeSql::new(lake, &catalog)?.query(&query).await?;
+    let batches = LakeSql::open(lake, &catalog).await?.query(&query).await?;
     println!("rows and average CloseUSD per index (SQL over the crawled lake):");
     print!("{}", OutputFormat::Table.render(&batches)?);
     Ok(())

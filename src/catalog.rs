@@ -47,6 +47,7 @@ pub(crate) mod sample;
 pub use crate::format::Format;
 pub use crate::schema::{Column, ColumnType};
 pub use crawl::{CrawlReport, Crawler, SchemaConflictPolicy, crawl};
+
 pub use projection::{KeyProjection, Projection};
 
 /// Where catalog entries live inside a lake.
@@ -126,7 +127,19 @@ pub struct Partition {
     pub bytes: u64,
 }
 
-/// One table: a directory of objects of one format.
+/// What a table directory is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableKind {
+    /// Loose objects under Hive partition paths, sampled by the crawler.
+    #[default]
+    HiveObjects,
+    /// A Delta Lake table (a `_delta_log/` directory): its schema,
+    /// partitions and files are in its log, so the crawler records only
+    /// where it is and reads none of its files.
+    Delta,
+}
+
+/// One table: a directory of objects of one format, or a Delta table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// Catalog name: the lake-relative location, lowercased, with
@@ -148,6 +161,10 @@ pub struct Table {
     /// Objects already read (lake-relative key → size): a re-crawl reads
     /// only objects not listed here.
     pub objects: BTreeMap<String, u64>,
+    /// Loose objects, or a Delta table (then `columns`, `partitions` and
+    /// `objects` are empty: the table's log holds them).
+    #[serde(default)]
+    pub kind: TableKind,
 }
 
 impl Table {

@@ -10,7 +10,7 @@
 //!
 //! let lake = Lake::open("lake")?;
 //! let (catalog, _) = crawl(&lake, "").await?;
-//! let sql = LakeSql::new(&lake, &catalog)?;
+//! let sql = LakeSql::open(&lake, &catalog).await?; // Delta tables too (feature delta)
 //! let batches = sql
 //!     .query(r#"SELECT index, count(*) AS n, avg("CloseUSD") AS avg_close_usd
 //!               FROM stock WHERE year >= 2000 GROUP BY index ORDER BY index"#)
@@ -39,7 +39,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::{Catalog, Format, Table, TableCompression};
+use crate::catalog::{Catalog, Format, Table, TableCompression, TableKind};
 use crate::error::{Error, Result};
 use crate::format::Compression;
 use crate::lake::Lake;
@@ -56,13 +56,48 @@ pub struct LakeSql {
 }
 
 impl LakeSql {
-    /// Registers each table of `catalog` (as crawled from `lake`); a table
-    /// whose objects mix compressions is left out with a warning.
+    /// Registers each table of `catalog` (as crawled from `lake`), Delta
+    /// tables included (feature `delta`; their log is read, so this is
+    /// async). A table whose objects mix compressions is left out with a
+    /// warning, and so is a Delta table in a build without `delta`.
+    pub async fn open(lake: &Lake, catalog: &Catalog) -> Result<Self> {
+        let sql = Self::new(lake, catalog)?;
+        for table in catalog.tables().filter(|t| t.kind == TableKind::Delta) {
+            sql.register_delta(lake, table).await?;
+        }
+        Ok(sql)
+    }
+
+    #[cfg(feature = "delta")]
+    async fn register_delta(&self, lake: &Lake, table: &Table) -> Result<()> {
+        let provider =
+            crate::table::delta::table_provider(lake, &table.location, &self.context).await?;
+        self.context
+            .register_table(table.name.as_str(), provider)
+            .map_err(|e| sql_error(format!("registering Delta table {}", table.name), e))?;
+        Ok(())
+    }
+
+    #[cfg(not(feature = "delta"))]
+    async fn register_delta(&self, _lake: &Lake, table: &Table) -> Result<()> {
+        tracing::warn!(
+            "table {} is a Delta table: left out of SQL (build with the delta feature)",
+            table.name
+        );
+        Ok(())
+    }
+
+    /// Registers each table of `catalog` (as crawled from `lake`) except
+    /// Delta tables (see [`open`](Self::open)); a table whose objects mix
+    /// compressions is left out with a warning.
     pub fn new(lake: &Lake, catalog: &Catalog) -> Result<Self> {
         let context = SessionContext::new();
         let url = url::Url::parse(LAKE_URL).expect("a valid URL");
         context.register_object_store(&url, lake.store().clone());
         for table in catalog.tables() {
+            if table.kind == TableKind::Delta {
+                continue;
+            }
             if table.compression == TableCompression::Mixed {
                 tracing::warn!(
                     "table {} is left out of SQL: its objects mix compressions",

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ColumnType, Format, Projection, Table, TableCompression};
+use super::{ColumnType, Format, Projection, Table, TableCompression, TableKind};
 
 /// Partitions per `ALTER TABLE ... ADD PARTITION` statement.
 const PARTITIONS_PER_STATEMENT: usize = 100;
@@ -84,6 +84,15 @@ impl Table {
     /// properties when `projection` is given (then no partition needs
     /// registering).
     pub fn athena_ddl_with(&self, base: &str, projection: Option<&Projection>) -> String {
+        if self.kind == TableKind::Delta {
+            // Athena reads the schema and partitions from the Delta log.
+            return format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS `{}`\nLOCATION '{}'\n\
+                 TBLPROPERTIES ('table_type' = 'DELTA');",
+                self.name,
+                quote(&self.url(base))
+            );
+        }
         let columns = self.sql_columns();
         let mut ddl = format!("CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n", self.name);
         let lines: Vec<String> = columns
@@ -198,6 +207,13 @@ impl Table {
         base: &str,
         projection: Option<&Projection>,
     ) -> Vec<(String, String)> {
+        if self.kind == TableKind::Delta {
+            // How Athena finds a Delta table in the Glue catalog.
+            return vec![
+                ("EXTERNAL".to_string(), "TRUE".to_string()),
+                ("table_type".to_string(), "DELTA".to_string()),
+            ];
+        }
         let mut out = vec![
             ("EXTERNAL".to_string(), "TRUE".to_string()),
             (
@@ -278,7 +294,24 @@ pub(crate) mod tests {
                 },
             ],
             objects: BTreeMap::new(),
+            kind: crate::catalog::TableKind::HiveObjects,
         }
+    }
+
+    #[test]
+    fn a_delta_table_is_declared_by_location_and_table_type() {
+        let mut table = stock(Format::Parquet, TableCompression::None);
+        table.kind = TableKind::Delta;
+        assert_eq!(
+            table.athena_ddl("s3://b/lake"),
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `stock`\nLOCATION 's3://b/lake/stock/'\n\
+             TBLPROPERTIES ('table_type' = 'DELTA');"
+        );
+        assert!(
+            table
+                .table_parameters("s3://b/lake", None)
+                .contains(&("table_type".into(), "DELTA".into()))
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The crawler: lists a lake, groups objects into tables and partitions,
 //! and reads only objects it has not read before.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use futures::TryStreamExt;
@@ -9,7 +9,7 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::layout::{Placement, place, table_name};
 use super::sample::{self, SampleLimits};
-use super::{Catalog, Column, ColumnType, Format, Partition, Table, TableCompression};
+use super::{Catalog, Column, ColumnType, Format, Partition, Table, TableCompression, TableKind};
 use crate::error::{Error, Result};
 use crate::format::Compression;
 use crate::lake::Lake;
@@ -153,16 +153,35 @@ impl Crawler {
             .await
             .map_err(|e| Error::store("list", &listed, e))?;
 
+        let relative = |meta: &ObjectMeta| {
+            let key = meta.location.as_ref();
+            key.strip_prefix(root)
+                .unwrap_or(key)
+                .trim_start_matches('/')
+                .to_string()
+        };
+        // A directory holding `_delta_log/` is a Delta table: its files are
+        // the log's business (orphans of failed commits among them), so
+        // none of them is sampled as a loose object.
+        let deltas: BTreeSet<String> = metas
+            .iter()
+            .filter_map(|m| Some(relative(m).split_once("/_delta_log/")?.0.to_string()))
+            .collect();
+        let in_delta = |relative: &str| {
+            deltas.iter().any(|d| {
+                relative
+                    .strip_prefix(d.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+            })
+        };
         // Group the listing by table; partitions come from the listing
         // alone, so they are rebuilt every time.
         let mut tables: BTreeMap<String, Vec<(ObjectMeta, Placement)>> = BTreeMap::new();
         for meta in metas {
-            let key = meta.location.as_ref();
-            let relative = key
-                .strip_prefix(root)
-                .unwrap_or(key)
-                .trim_start_matches('/')
-                .to_string();
+            let relative = relative(&meta);
+            if in_delta(&relative) {
+                continue;
+            }
             match place(&relative) {
                 Ok(Some(placement)) => tables
                     .entry(placement.location.clone())
@@ -173,7 +192,11 @@ impl Crawler {
             }
         }
 
-        let crawled: HashSet<String> = tables.keys().map(|l| table_name(l)).collect();
+        let crawled: HashSet<String> = tables
+            .keys()
+            .chain(&deltas)
+            .map(|l| table_name(l))
+            .collect();
         if self.prefix.is_empty() {
             catalog.retain(|name, _| crawled.contains(name));
         }
@@ -198,6 +221,9 @@ impl Crawler {
             named.insert(name, location.clone());
             self.update_table(lake, catalog, &location, objects, &mut report)
                 .await?;
+        }
+        for location in deltas {
+            record_delta_table(catalog, &location, &mut report);
         }
         Ok(report)
     }
@@ -232,6 +258,7 @@ impl Crawler {
                     .collect(),
                 partitions: Vec::new(),
                 objects: BTreeMap::new(),
+                kind: TableKind::HiveObjects,
             });
             report.new_tables.push(name.clone());
         }
@@ -400,4 +427,28 @@ fn key_names(keys: &[Column]) -> Vec<String> {
 
 fn file_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
+}
+
+/// Records the Delta table at `location` (replacing a Hive table of the
+/// same name an earlier crawl recorded there): where it is, nothing more.
+fn record_delta_table(catalog: &mut Catalog, location: &str, report: &mut CrawlReport) {
+    let name = table_name(location);
+    if catalog
+        .table(&name)
+        .is_some_and(|t| t.kind == TableKind::Delta)
+    {
+        return;
+    }
+    catalog.insert(Table {
+        name: name.clone(),
+        location: location.to_string(),
+        format: Format::Parquet,
+        compression: TableCompression::None,
+        columns: Vec::new(),
+        partition_keys: Vec::new(),
+        partitions: Vec::new(),
+        objects: BTreeMap::new(),
+        kind: TableKind::Delta,
+    });
+    report.new_tables.push(name);
 }

@@ -199,6 +199,7 @@ mod tests {
                 partition("HSI", "1987-01-05", "17"),
             ],
             objects: Default::default(),
+            kind: Default::default(),
         }
     }
 
