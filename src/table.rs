@@ -20,6 +20,8 @@
 pub mod delta;
 #[cfg(feature = "delta")]
 mod delta_log;
+#[cfg(feature = "delta")]
+mod delta_maintenance;
 
 /// How the lake sink commits what it writes. Chosen with
 /// [`LakeSinkBuilder::table_format`](crate::LakeSinkBuilder::table_format).

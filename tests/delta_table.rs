@@ -116,3 +116,186 @@ fn a_template_with_the_record_time_or_an_undeclared_field_is_refused() {
     assert!(build("Index={Index}/year={@year}").contains("record fields only"));
     assert!(build("Market={Market}").contains("\"Market\""));
 }
+
+#[tokio::test]
+async fn a_store_that_ignores_conditional_writes_is_refused_for_delta() {
+    use common::faulty_store::{Faults, FaultyStore};
+    use streamlake::object_store::memory::InMemory;
+    use streamlake::object_store::path::Path as StorePath;
+    let faults = Faults {
+        ignore_create: true,
+        ..Faults::default()
+    };
+    let store = FaultyStore::new(std::sync::Arc::new(InMemory::new()), faults, 1);
+    // Allowed for loose objects (at-least-once), never for a Delta log.
+    let lake = Lake::new(
+        std::sync::Arc::new(store),
+        StorePath::default(),
+        "memory://",
+    )
+    .allow_unconditional_writes(true);
+    let mut sink = delta_sink(&lake, 100);
+    // Refused at the first group, before anything is buffered or written.
+    let err = sink.write(numbered_records(10, 1)).await.unwrap_err();
+    assert!(
+        matches!(err, streamlake::Error::Config(_)) && err.to_string().contains("If-None-Match"),
+        "{err}"
+    );
+    assert!(sink.take_durable().is_empty());
+}
+
+/// On a real S3 API (moto, conditional writes honoured): the log goes
+/// through the lake's own S3 store, and deltalake reads the table there.
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_on_s3_is_read_back_by_deltalake() {
+    use common::delta::read_with_deltalake_at;
+    let s3 = common::s3::S3Server::start();
+    s3.bucket("lake");
+    let lake = s3.lake("s3://lake/data");
+    let records = numbered_records(2_000, 2);
+    let mut sink = delta_sink(&lake, 300);
+    for chunk in records.chunks(400) {
+        sink.write(chunk.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    let read = read_with_deltalake_at("s3://lake/data/stock", &s3.env());
+    assert_same_rows(
+        &read.rows,
+        &expected_rows(&records),
+        "deltalake's rows from S3",
+    );
+    assert_eq!(read.partition_columns, ["Index"]);
+}
+
+/// Live data files of the table as the log says, and as files on disk.
+fn files_on_disk(table: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for entry in walk(table) {
+        let relative = entry
+            .strip_prefix(table)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if relative.ends_with(".parquet") && !relative.starts_with("_delta_log") {
+            found.insert(relative);
+        }
+    }
+    found
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn optimize_compacts_small_files_and_vacuum_removes_only_what_no_commit_references() {
+    use std::time::Duration;
+    use streamlake::table::delta::{optimize, vacuum};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let records = numbered_records(3_000, 3);
+    let mut sink = delta_sink(&lake, 100);
+    for chunk in records.chunks(300) {
+        sink.write(chunk.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    let table = dir.path().join("stock");
+    let (before, txns) = replay_log(&table);
+    assert!(before.len() >= 30, "{} small files", before.len());
+
+    let optimized = optimize(&lake, "stock", 64 << 20).await.unwrap();
+    assert_eq!(optimized.files_removed, before.len() as u64);
+    let (after, txns_after) = replay_log(&table);
+    assert_eq!(after.len(), 3, "one file per Index partition: {after:?}");
+    assert_eq!(optimized.files_added, 3);
+    assert_eq!(txns_after, txns, "positions unchanged");
+    let read = read_with_deltalake(&table);
+    assert_same_rows(&read.rows, &expected_rows(&records), "rows after optimize");
+
+    // An attempt that uploaded and died before its commit left an orphan.
+    let live = after.keys().next().unwrap().clone();
+    let orphan = "Index=HSI/part-00000-00000000000000000000-orphan.parquet";
+    std::fs::copy(table.join(&live), table.join(orphan)).unwrap();
+    // Young files are kept: a running writer's upload looks the same.
+    let kept = vacuum(&lake, "stock", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(kept.files_deleted.is_empty(), "{:?}", kept.files_deleted);
+    let vacuumed = vacuum(&lake, "stock", Duration::ZERO).await.unwrap();
+    assert_eq!(
+        vacuumed.files_deleted.len(),
+        before.len() + 1,
+        "{:?}",
+        vacuumed.files_deleted
+    );
+    let on_disk = files_on_disk(&table);
+    let live: std::collections::BTreeSet<String> = after.keys().cloned().collect();
+    assert_eq!(on_disk, live, "exactly the live files remain");
+    let read = read_with_deltalake(&table);
+    assert_same_rows(&read.rows, &expected_rows(&records), "rows after vacuum");
+}
+
+/// The crawler records a Delta table by its log (sampling none of its
+/// files), and SQL over it answers as SQL over the same records landed as
+/// a Hive JSON Lines lake.
+#[cfg(feature = "sql")]
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_over_the_delta_table_equals_sql_over_a_hive_lake_of_the_same_records() {
+    use streamlake::catalog::{TableKind, crawl};
+    use streamlake::sql::{LakeSql, OutputFormat};
+    let records = numbered_records(1_500, 3);
+    let delta_dir = tempfile::tempdir().unwrap();
+    let delta_lake = Lake::local(delta_dir.path()).unwrap();
+    let mut sink = delta_sink(&delta_lake, 200);
+    sink.write(records.clone()).await.unwrap();
+    sink.flush().await.unwrap();
+    let hive_lake = Lake::memory();
+    let mut hive = LakeSink::builder(hive_lake.clone())
+        .table("stock")
+        .partition_by("part={Index}")
+        .build()
+        .unwrap();
+    hive.write(records.clone()).await.unwrap();
+    hive.flush().await.unwrap();
+
+    let (catalog, report) = crawl(&delta_lake, "").await.unwrap();
+    let table = catalog.table("stock").unwrap();
+    assert_eq!(table.kind, TableKind::Delta);
+    assert_eq!(
+        (report.objects_read, report.skipped.len()),
+        (0, 0),
+        "{report}"
+    );
+    assert!(
+        table
+            .athena_ddl("s3://b")
+            .contains("'table_type' = 'DELTA'")
+    );
+
+    let query = r#"SELECT "Index", count(*) AS n, sum(o) AS o, sum(p) AS p, max(pad) AS pad
+                   FROM stock GROUP BY "Index" ORDER BY "Index""#;
+    let mut answers = Vec::new();
+    for lake in [&delta_lake, &hive_lake] {
+        let (catalog, _) = crawl(lake, "").await.unwrap();
+        let sql = LakeSql::open(lake, &catalog).await.unwrap();
+        let batches = sql.query(query).await.unwrap();
+        answers.push(OutputFormat::Csv.render(&batches).unwrap());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(
+        answers[0].lines().count(),
+        4,
+        "a header and 3 indexes:\n{}",
+        answers[0]
+    );
+}

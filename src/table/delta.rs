@@ -34,8 +34,13 @@ use deltalake_core::logstore::LogStoreRef;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use tokio::sync::Mutex;
 
+#[cfg(feature = "sql")]
+pub(crate) use super::delta_maintenance::table_provider;
+pub use super::delta_maintenance::{Optimized, Vacuumed, optimize, vacuum};
+
 use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
 use crate::error::{Error, Result};
+use crate::lake::WriteMode;
 use crate::record::SourcePartition;
 use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
@@ -163,6 +168,7 @@ impl DeltaCommit {
                 .await
                 .map_err(|e| table_error(format!("{name}: reading the log"), e))?,
             None => {
+                self.refuse_unconditional_stores().await?;
                 let columns = &self.options.columns;
                 let table = delta_log::load_or_create(
                     &self.log_store,
@@ -175,6 +181,24 @@ impl DeltaCommit {
             }
         }
         Ok(guard)
+    }
+
+    /// A Delta commit is a conditional create of the next log entry: on a
+    /// store that ignores `If-None-Match` two writers could both write
+    /// version N and one commit would be lost. Such stores are refused
+    /// (delta-rs's external locking, e.g. DynamoDB, is not wired in here).
+    async fn refuse_unconditional_stores(&self) -> Result<()> {
+        let lake = &self.settings.lake;
+        match lake.write_mode().await {
+            Ok(WriteMode::Conditional) => Ok(()),
+            Ok(WriteMode::CheckThenPut) | Err(Error::Config(_)) => Err(Error::Config(format!(
+                "{lake} does not honour conditional writes (If-None-Match): a Delta log there \
+                 could lose a commit to a concurrent writer, so the Delta table {} is refused \
+                 (external locking for such stores is not supported yet)",
+                self.settings.table
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// The last offset of `sp` the table holds for this writer.

@@ -51,7 +51,7 @@ pub(super) fn log_store(lake: &Lake, table: &str) -> Result<LogStoreRef> {
             &StorageConfig::default(),
         ));
     }
-    let prefix = lake.key([table]);
+    let prefix = lake.key(table.split('/'));
     let root = lake.store().clone();
     let prefixed = Arc::new(PrefixStore::new(root.clone(), prefix.clone()));
     // The URL only has to map paths onto the store handed over: delta-rs

@@ -19,6 +19,12 @@ pub struct Read {
 }
 
 pub fn read_with_deltalake(table: &Path) -> Read {
+    read_with_deltalake_at(table.to_str().unwrap(), &[])
+}
+
+/// [`read_with_deltalake`] of a table at a URL (`s3://bucket/prefix/table`),
+/// with `env` (the S3 endpoint and credentials) for the reader.
+pub fn read_with_deltalake_at(table: &str, env: &[(&'static str, String)]) -> Read {
     let script = r#"
 import json, sys
 from deltalake import DeltaTable, QueryBuilder
@@ -32,13 +38,13 @@ for i in range(n):
     print(json.dumps({k: v[i] for k, v in columns.items()}, default=str))
 "#;
     let out = Command::new(python("deltalake"))
-        .args(["-c", script, table.to_str().unwrap()])
+        .args(["-c", script, table])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "deltalake failed to read {}: {}",
-        table.display(),
+        "deltalake failed to read {table}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
