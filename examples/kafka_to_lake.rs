@@ -52,6 +52,15 @@ struct Args {
     /// feature delta).
     #[arg(long, value_enum, default_value = "hive")]
     table_format: TableFormatArg,
+    /// With --table-format delta, once the run ends: compact each
+    /// partition's files into files of about this many MiB (Delta optimize).
+    #[arg(long, value_name = "MIB")]
+    optimize: Option<u64>,
+    /// With --table-format delta, once the run ends: delete files no
+    /// commit references that are older than this many hours (Delta
+    /// vacuum; Delta's default retention is 168).
+    #[arg(long, value_name = "HOURS")]
+    vacuum: Option<f64>,
     /// Hive partition template over fields ({Index}) and record time
     /// ({@year}, {@date}, ...). Default: index={Index}/year={@year}; with
     /// --table-format delta, Index={Index} (fields only).
@@ -168,5 +177,6 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
     let stats = Progress::attach(pipeline, args.events).run().await?;
     registration.finish().await;
     print_summary(&lake, &args.table, &stats);
+    common::maintain_delta(format, &lake, &args.table, args.optimize, args.vacuum).await?;
     Ok(())
 }

@@ -299,3 +299,38 @@ async fn sql_over_the_delta_table_equals_sql_over_a_hive_lake_of_the_same_record
         answers[0]
     );
 }
+
+/// A quiet source still commits: after the idle timeout with no new
+/// record, the table holds the records and their position, while the
+/// source stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_source_commits_to_the_table_after_the_idle_timeout() {
+    use common::channel_source::channel_source;
+    use common::process::step_timeout;
+    use std::time::{Duration, Instant};
+    use streamlake::{Pipeline, Position};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let (source, (tx, mut commits, _drained)) = channel_source();
+    let idle = Duration::from_millis(500);
+    let pipeline = Pipeline::new(source, delta_sink(&lake, 100_000)).idle_timeout(idle);
+    let run = tokio::spawn(pipeline.run_until(std::future::pending()));
+    let records = numbered_records(50, 1);
+    let sent = Instant::now();
+    tx.send(records.clone()).unwrap();
+
+    let committed = tokio::time::timeout(step_timeout(), commits.recv())
+        .await
+        .expect("no commit within the step timeout")
+        .unwrap();
+    assert!(sent.elapsed() >= idle, "committed before the idle timeout");
+    assert_eq!(committed, vec![Position::new("t", 0, 49)]);
+    let table = dir.path().join("stock");
+    let (files, txns) = replay_log(&table);
+    assert_eq!(files.values().sum::<u64>(), 50);
+    assert_eq!(txns.values().copied().collect::<Vec<_>>(), [49]);
+
+    drop(tx);
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!(stats.records_out, 50);
+}

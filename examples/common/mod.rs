@@ -330,3 +330,46 @@ impl TableFormatArg {
         }
     }
 }
+
+/// `--optimize MIB` / `--vacuum HOURS` of a Delta table, run once the
+/// pipeline has ended; prints what each did on stderr.
+pub async fn maintain_delta(
+    format: TableFormatArg,
+    lake: &Lake,
+    table: &str,
+    optimize_mib: Option<u64>,
+    vacuum_hours: Option<f64>,
+) -> streamlake::Result<()> {
+    if optimize_mib.is_none() && vacuum_hours.is_none() {
+        return Ok(());
+    }
+    if format != TableFormatArg::Delta {
+        return Err(streamlake::Error::Config(
+            "--optimize and --vacuum apply to --table-format delta".into(),
+        ));
+    }
+    #[cfg(feature = "delta")]
+    {
+        use streamlake::table::delta::{optimize, vacuum};
+        if let Some(mib) = optimize_mib {
+            let done = optimize(lake, table, mib << 20).await?;
+            eprintln!(
+                "optimize: {} files compacted into {} in {} partitions",
+                done.files_removed, done.files_added, done.partitions
+            );
+        }
+        if let Some(hours) = vacuum_hours {
+            let retention = Duration::from_secs_f64(hours * 3600.0);
+            let done = vacuum(lake, table, retention).await?;
+            eprintln!("vacuum: {} files deleted", done.files_deleted.len());
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "delta"))]
+    {
+        let _ = (lake, table);
+        Err(streamlake::Error::Config(
+            "--optimize and --vacuum need the delta feature".into(),
+        ))
+    }
+}

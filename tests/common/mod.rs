@@ -5,6 +5,7 @@
 
 #[cfg(feature = "kafka")]
 pub mod broker;
+pub mod channel_source;
 pub mod conformance;
 #[cfg(feature = "delta")]
 pub mod delta;
