@@ -44,6 +44,6 @@ pub(crate) use self::{
     batch::Group,
     builder::SinkSettings,
     commit::{CommitStep, Recorded, Written},
-    objects::encode_group,
+    objects::encode_group_with,
     upload::put_new,
 };

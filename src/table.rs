@@ -19,9 +19,13 @@
 #[cfg(feature = "delta")]
 pub mod delta;
 #[cfg(feature = "delta")]
+mod delta_commit;
+#[cfg(feature = "delta")]
 mod delta_log;
 #[cfg(feature = "delta")]
 mod delta_maintenance;
+#[cfg(feature = "delta")]
+mod delta_schema;
 
 /// How the lake sink commits what it writes. Chosen with
 /// [`LakeSinkBuilder::table_format`](crate::LakeSinkBuilder::table_format).

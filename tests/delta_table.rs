@@ -334,3 +334,54 @@ async fn a_quiet_source_commits_to_the_table_after_the_idle_timeout() {
     let stats = run.await.unwrap().unwrap();
     assert_eq!(stats.records_out, 50);
 }
+
+/// A new field becomes a new nullable column (one metadata action in the
+/// commit that first writes it); a value that does not fit its column is
+/// refused to the bad-input policy, naming the record, and the rest land.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_field_becomes_a_column_and_a_type_conflict_goes_to_the_policy() {
+    use streamlake::{Position, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let mut sink = delta_sink(&lake, 100_000);
+    let first = numbered_records(20, 1);
+    sink.write(first.clone()).await.unwrap();
+    assert!(sink.flush().await.unwrap().is_empty());
+
+    let record =
+        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
+    let second = vec![
+        record(20, r#"{"Index":"HSI","p":0,"o":20,"pad":"","Extra":1.5}"#),
+        record(21, r#"{"Index":"HSI","p":0,"o":"twenty-one","pad":""}"#),
+        record(22, r#"{"Index":"NYA","p":0,"o":22,"pad":"","Extra":2}"#),
+    ];
+    let mut rejected = sink.write(second.clone()).await.unwrap();
+    rejected.extend(sink.flush().await.unwrap());
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].position, Position::new("t", 0, 21));
+    assert!(rejected[0].reason.contains('o'), "{}", rejected[0].reason);
+
+    let read = read_with_deltalake(&dir.path().join("stock"));
+    assert_eq!(
+        read.schema,
+        [
+            "Index:string",
+            "p:long",
+            "o:long",
+            "pad:string",
+            "Extra:double"
+        ]
+    );
+    let mut want: Vec<Record> = first;
+    want.push(second[0].clone());
+    want.push(second[2].clone());
+    let extras: Vec<f64> = read
+        .rows
+        .iter()
+        .filter_map(|row| serde_json::from_str::<serde_json::Value>(row).unwrap()["Extra"].as_f64())
+        .collect();
+    assert_eq!(read.rows.len(), want.len());
+    assert_eq!(extras.len(), 2, "the two records with Extra: {extras:?}");
+    let (_, txns) = replay_log(&dir.path().join("stock"));
+    assert_eq!(txns.values().copied().collect::<Vec<_>>(), [22]);
+}

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::Group;
 use super::builder::SinkSettings;
+use crate::encode::Encoder;
 use crate::error::{Error, Result};
 use crate::format::Compression;
 use crate::record::Record;
@@ -31,9 +32,20 @@ pub(crate) fn encode_group(
     group: &Group,
     refused: &mut Vec<Rejected>,
 ) -> Result<Vec<EncodedObject>> {
+    encode_group_with(settings.encoder.as_ref(), settings, group, refused)
+}
+
+/// [`encode_group`] with another encoder than the settings' (a table
+/// format whose columns grow as new fields arrive).
+pub(crate) fn encode_group_with(
+    encoder: &dyn Encoder,
+    settings: &SinkSettings,
+    group: &Group,
+    refused: &mut Vec<Rejected>,
+) -> Result<Vec<EncodedObject>> {
     let mut objects = Vec::with_capacity(group.buffers.len());
     for (path, buffer) in &group.buffers {
-        if let Some(object) = encode_object(settings, path, &buffer.records, refused)? {
+        if let Some(object) = encode_object(encoder, settings, path, &buffer.records, refused)? {
             objects.push(object);
         }
     }
@@ -41,6 +53,7 @@ pub(crate) fn encode_group(
 }
 
 fn encode_object(
+    encoder: &dyn Encoder,
     settings: &SinkSettings,
     path: &str,
     records: &[Record],
@@ -48,10 +61,10 @@ fn encode_object(
 ) -> Result<Option<EncodedObject>> {
     let mut records = Cow::Borrowed(records);
     let mut encoded = BytesMut::with_capacity(records.iter().map(|r| r.value.len() + 1).sum());
-    while let Err(first) = settings.encoder.encode(&records, &mut encoded) {
+    while let Err(first) = encoder.encode(&records, &mut encoded) {
         encoded.clear();
         // Find every bad record in one pass, not one per attempt.
-        let mut bad = settings.encoder.refused(&records);
+        let mut bad = encoder.refused(&records);
         if bad.is_empty() {
             bad.push(first);
         }
@@ -69,7 +82,7 @@ fn encode_object(
             // The encoder named no record it refuses: nothing can be written.
             return Err(Error::Config(format!(
                 "the {} encoder refuses an object of {path} without naming a record",
-                settings.encoder.extension()
+                encoder.extension()
             )));
         }
         records = Cow::Owned(kept);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use deltalake_core::kernel::{Action, Add, DataType, PrimitiveType, StructField, Transaction};
+use deltalake_core::kernel::{Action, Add, Transaction};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::SaveMode;
@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::schema::{Column, ColumnType};
+use crate::schema::Column;
 
 /// A Delta error as ours, naming what was being done to which table.
 pub(super) fn table_error(context: impl Into<String>, source: DeltaTableError) -> Error {
@@ -92,7 +92,7 @@ pub(super) async fn load_or_create(
         let created = CreateBuilder::new()
             .with_log_store(log_store.clone())
             .with_table_name(name)
-            .with_columns(columns.iter().map(struct_field))
+            .with_columns(columns.iter().map(super::delta_schema::struct_field))
             .with_partition_columns(partition_columns.iter().cloned())
             .with_save_mode(SaveMode::Ignore)
             .await;
@@ -107,19 +107,6 @@ pub(super) async fn load_or_create(
         key: format!("{name}/_delta_log"),
         reason: "the table was neither loadable nor creatable".into(),
     })
-}
-
-/// A declared column as a (nullable) Delta column.
-fn struct_field(column: &Column) -> StructField {
-    let primitive = match column.column_type {
-        ColumnType::Boolean => PrimitiveType::Boolean,
-        ColumnType::Bigint => PrimitiveType::Long,
-        ColumnType::Double => PrimitiveType::Double,
-        ColumnType::Date => PrimitiveType::Date,
-        ColumnType::Timestamp => PrimitiveType::TimestampNtz,
-        ColumnType::String => PrimitiveType::String,
-    };
-    StructField::new(&column.name, DataType::Primitive(primitive), true)
 }
 
 /// One data file of a group, for its `add` action.

@@ -1,0 +1,319 @@
+//! [`DeltaCommit`]: the lake sink's commit step for a Delta table (see
+//! [`delta`](super::delta) for what a commit holds and why).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, MetadataExt as _, StructType};
+use deltalake_core::logstore::LogStoreRef;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use tokio::sync::Mutex;
+
+use super::delta::{DeltaOptions, app_id, data_columns};
+use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
+use super::delta_schema;
+use crate::encode::ParquetEncoder;
+use crate::error::{Error, Result};
+use crate::lake::WriteMode;
+use crate::record::SourcePartition;
+use crate::rejected::Rejected;
+use crate::schema::Column;
+use crate::store::{
+    CommitStep, Group, Recorded, SinkSettings, Written, encode_group_with, put_new,
+};
+use crate::value::scalar_text;
+
+/// Commits closed groups to a Delta table.
+pub(crate) struct DeltaCommit {
+    settings: Arc<SinkSettings>,
+    options: DeltaOptions,
+    partition_columns: Vec<String>,
+    log_store: LogStoreRef,
+    /// Loaded on first use; one commit at a time from this sink.
+    table: Mutex<Option<DeltaTable>>,
+}
+
+impl fmt::Debug for DeltaCommit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeltaCommit")
+            .field("table", &self.settings.table)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl DeltaCommit {
+    pub(crate) fn new(settings: Arc<SinkSettings>, options: DeltaOptions) -> Result<Self> {
+        let partition_columns: Vec<String> =
+            settings.template.fields().map(str::to_string).collect();
+        let log_store = delta_log::log_store(&settings.lake, &settings.table)?;
+        Ok(Self {
+            settings,
+            options,
+            partition_columns,
+            log_store,
+            table: Mutex::new(None),
+        })
+    }
+
+    /// The table brought up to its latest version (loaded, or created,
+    /// on first use), locked.
+    async fn latest(&self) -> Result<tokio::sync::MutexGuard<'_, Option<DeltaTable>>> {
+        let mut guard = self.table.lock().await;
+        let name = &self.settings.table;
+        match guard.as_mut() {
+            Some(table) => table
+                .update_incremental(None)
+                .await
+                .map_err(|e| table_error(format!("{name}: reading the log"), e))?,
+            None => {
+                self.refuse_unconditional_stores().await?;
+                let columns = &self.options.columns;
+                let table = delta_log::load_or_create(
+                    &self.log_store,
+                    name,
+                    columns,
+                    &self.partition_columns,
+                )
+                .await?;
+                *guard = Some(table);
+            }
+        }
+        Ok(guard)
+    }
+
+    /// A Delta commit is a conditional create of the next log entry: on a
+    /// store that ignores `If-None-Match` two writers could both write
+    /// version N and one commit would be lost. Such stores are refused
+    /// (delta-rs's external locking, e.g. DynamoDB, is not wired in here).
+    async fn refuse_unconditional_stores(&self) -> Result<()> {
+        let lake = &self.settings.lake;
+        match lake.write_mode().await {
+            Ok(WriteMode::Conditional) => Ok(()),
+            Ok(WriteMode::CheckThenPut) | Err(Error::Config(_)) => Err(Error::Config(format!(
+                "{lake} does not honour conditional writes (If-None-Match): a Delta log there \
+                 could lose a commit to a concurrent writer, so the Delta table {} is refused \
+                 (external locking for such stores is not supported yet)",
+                self.settings.table
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last offset of `sp` the table holds for this writer.
+    async fn committed(&self, table: &DeltaTable, sp: &SourcePartition) -> Result<Option<i64>> {
+        let name = &self.settings.table;
+        let app_id = app_id(name, &self.options.writer, sp);
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        snapshot
+            .transaction_version(self.log_store.as_ref(), &app_id)
+            .await
+            .map_err(|e| table_error(format!("{name}: reading txn {app_id}"), e))
+    }
+
+    /// The table's columns as its latest version has them.
+    async fn table_columns(&self) -> Result<Vec<Column>> {
+        let guard = self.latest().await?;
+        let table = guard.as_ref().expect("loaded");
+        let name = &self.settings.table;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        delta_schema::columns_of(&snapshot.schema(), name)
+    }
+
+    /// The metadata action adding those of `new` the table (at commit
+    /// time) does not have yet, if any.
+    fn evolve(&self, table: &DeltaTable, new: &[Column]) -> Result<Option<Action>> {
+        let name = &self.settings.table;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let schema = snapshot.schema();
+        let missing: Vec<&Column> = new
+            .iter()
+            .filter(|c| schema.field(&c.name).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let fields = schema
+            .fields()
+            .cloned()
+            .chain(missing.iter().map(|c| delta_schema::struct_field(c)));
+        let evolved = StructType::try_new(fields)
+            .map_err(|e| Error::Config(format!("Delta table {name}: new columns: {e}")))?;
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .with_schema(&evolved)
+            .map_err(|e| Error::Config(format!("Delta table {name}: new columns: {e}")))?;
+        tracing::info!(
+            "Delta table {name}: new columns {}",
+            missing
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Some(Action::Metadata(metadata)))
+    }
+
+    /// Uploads the group's data files; returns them for the commit.
+    async fn upload(
+        &self,
+        sp: &SourcePartition,
+        group: &Group,
+        columns: &[Column],
+        refused: &mut Vec<Rejected>,
+    ) -> Result<Vec<DataFile>> {
+        let s = &self.settings;
+        let attempt = uuid::Uuid::new_v4();
+        let encoder = ParquetEncoder::new(data_columns(columns, &self.partition_columns));
+        let mut files = Vec::new();
+        for object in encode_group_with(&encoder, s, group, refused)? {
+            // Unique per attempt; only characters a URI path keeps as they are.
+            let name = format!(
+                "part-{:05}-{:020}-{attempt}.parquet",
+                sp.partition, object.first_offset
+            );
+            let relative_key = match object.path.as_str() {
+                "" => name,
+                path => format!("{path}/{name}"),
+            };
+            let key = s.lake.key([s.table.as_str(), relative_key.as_str()]);
+            let size = object.bytes.len();
+            put_new(&s.lake, &key, object.bytes).await?;
+            files.push(DataFile {
+                relative_key,
+                size,
+                records: object.records,
+                partition_values: self.partition_values(group, &object.path),
+            });
+        }
+        Ok(files)
+    }
+
+    /// The partition values of the object at `path`, read from its first
+    /// record (all its records share them: they rendered the same path).
+    fn partition_values(&self, group: &Group, path: &str) -> HashMap<String, Option<String>> {
+        let template = &self.settings.template;
+        let first = group.buffers.get(path).and_then(|b| b.records.first());
+        let fields = first.and_then(|r| template.read_fields(&r.value).ok());
+        self.partition_columns
+            .iter()
+            .map(|name| {
+                let value = fields
+                    .as_ref()
+                    .and_then(|f| f.get(name))
+                    .and_then(|raw| scalar_text(raw).map(|t| t.into_owned()));
+                (name.clone(), value)
+            })
+            .collect()
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[async_trait]
+impl CommitStep for DeltaCommit {
+    /// The table's `txn` version for `sp`, when it covers `first_offset`:
+    /// the records up to it are in the table, and are passed over.
+    async fn recorded_boundary(
+        &self,
+        sp: &SourcePartition,
+        first_offset: i64,
+    ) -> Result<Option<Recorded>> {
+        let guard = self.latest().await?;
+        let table = guard.as_ref().expect("loaded");
+        Ok(match self.committed(table, sp).await? {
+            Some(version) if version >= first_offset => {
+                tracing::info!(
+                    "{sp}: the Delta table {} holds offsets up to {version}: passing over \
+                     {first_offset}..={version}",
+                    self.settings.table
+                );
+                Some(Recorded {
+                    last_offset: version,
+                    written_paths: Default::default(),
+                    all_written: true,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    async fn commit(
+        &self,
+        sp: &SourcePartition,
+        group: &Group,
+        refused: &mut Vec<Rejected>,
+    ) -> Result<Written> {
+        let mut written = Written {
+            last_offset: group.boundary(),
+            ..Written::default()
+        };
+        if group.all_written {
+            return Ok(written);
+        }
+        let mut columns = self.table_columns().await?;
+        let records = group.buffers.values().flat_map(|b| b.records.iter());
+        let new = delta_schema::new_columns(records, &columns);
+        columns.extend(new.iter().cloned());
+        let files = self.upload(sp, group, &columns, refused).await?;
+        let name = &self.settings.table;
+        let now = now_millis();
+        written.objects = files.len() as u64;
+        written.bytes = files.iter().map(|f| f.size as u64).sum();
+        written.records = files.iter().map(|f| f.records as u64).sum();
+        let app_id = app_id(name, &self.options.writer, sp);
+        let guard = self.latest().await?;
+        let table = guard.as_ref().expect("loaded");
+        let mut actions: Vec<Action> = self.evolve(table, &new)?.into_iter().collect();
+        actions.extend(files.into_iter().map(|f| add_action(f, now)));
+        actions.push(txn_action(&app_id, group.boundary(), now));
+        if let Some(version) = self.committed(table, sp).await? {
+            if version >= group.first_offset {
+                return Err(Error::Conflict {
+                    key: format!("{name}/_delta_log"),
+                    reason: format!(
+                        "{app_id} is at offset {version}, past the start of this group \
+                         ({}..={}): another writer owns {sp}",
+                        group.first_offset,
+                        group.boundary()
+                    ),
+                });
+            }
+        }
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        };
+        CommitBuilder::from(CommitProperties::default())
+            .with_actions(actions)
+            .build(Some(snapshot), self.log_store.clone(), operation)
+            .await
+            .map_err(|e| {
+                table_error(
+                    format!("{name}: committing {sp} up to {}", group.boundary()),
+                    e,
+                )
+            })?;
+        Ok(written)
+    }
+}
