@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! cargo bench --features kafka,s3,parquet --bench e2e
+//! cargo bench --features kafka,s3,parquet,delta --bench e2e   # with Kafka → Delta
 //! E2E_RECORDS=1000000 E2E_TANSU_RECORDS=200000 E2E_CSV_RECORDS=980000 cargo bench ...
 //! ```
 //!
@@ -202,7 +203,11 @@ fn build_examples() -> Examples {
             "--release",
             "--quiet",
             "--features",
-            "kafka,s3,parquet",
+            if cfg!(feature = "delta") {
+                "kafka,s3,parquet,delta"
+            } else {
+                "kafka,s3,parquet"
+            },
         ])
         .args(["--example", "kafka_to_lake", "--example", "csv_to_lake"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -288,7 +293,7 @@ fn kafka_paths(
         peak_mib,
         baseline: true,
     });
-    let paths = [
+    let mut paths = vec![
         ("local", "jsonl", "none"),
         ("local", "jsonl", "gzip"),
         ("local", "parquet", "none"),
@@ -296,10 +301,14 @@ fn kafka_paths(
         ("s3", "jsonl", "gzip"),
         ("s3", "parquet", "none"),
     ];
+    if cfg!(feature = "delta") {
+        paths.extend([("local", "delta", "none"), ("s3", "delta", "none")]);
+    }
     for (k, (store, format, compression)) in paths.into_iter().enumerate() {
-        let label = match compression {
-            "none" => format!("kafka_to_lake → {store}, {format}"),
-            c => format!("kafka_to_lake → {store}, {format} + {c}"),
+        let label = match (format, compression) {
+            ("delta", _) => format!("kafka_to_lake → {store}, Delta table"),
+            (_, "none") => format!("kafka_to_lake → {store}, {format}"),
+            (_, c) => format!("kafka_to_lake → {store}, {format} + {c}"),
         };
         if !selected(&label) {
             continue;
@@ -312,8 +321,11 @@ fn kafka_paths(
         command
             .args(["--brokers", brokers, "--topic", "stock"])
             .args(["--group", &format!("{broker}-{k}"), "--lake", &lake])
-            .args(["--format", format, "--compression", compression])
-            .args(["--partition-by", "index={Index}"])
+            .args(match format {
+                "delta" => ["--table-format", "delta", "--partition-by", "Index={Index}"],
+                _ => ["--format", format, "--partition-by", "index={Index}"],
+            })
+            .args(["--compression", compression])
             .args(["--exit-when-idle", &IDLE_EXIT_SECS.to_string()])
             .envs(s3.env());
         let (wall, cpu, peak_mib, records) = measure(&mut command);

@@ -220,6 +220,59 @@ impl DeltaCommit {
     }
 }
 
+impl DeltaCommit {
+    /// One commit to the log: the new columns, the files, and the `txn`
+    /// of `sp` at the group's last offset. Refused when the table already
+    /// holds offsets of this group (another writer owns `sp`). Returns the
+    /// table version written.
+    async fn append(
+        &self,
+        sp: &SourcePartition,
+        group: &Group,
+        new: &[Column],
+        files: Vec<DataFile>,
+    ) -> Result<u64> {
+        let name = &self.settings.table;
+        let now = now_millis();
+        let app_id = app_id(name, &self.options.writer, sp);
+        let guard = self.latest().await?;
+        let table = guard.as_ref().expect("loaded");
+        if let Some(version) = self.committed(table, sp).await? {
+            if version >= group.first_offset {
+                return Err(Error::Conflict {
+                    key: format!("{name}/_delta_log"),
+                    reason: format!(
+                        "{app_id} is at offset {version}, past the start of this group \
+                         ({}..={}): another writer owns {sp}",
+                        group.first_offset,
+                        group.boundary()
+                    ),
+                });
+            }
+        }
+        let mut actions: Vec<Action> = self.evolve(table, new)?.into_iter().collect();
+        actions.extend(files.into_iter().map(|f| add_action(f, now)));
+        actions.push(txn_action(&app_id, group.boundary(), now));
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        };
+        let committed = CommitBuilder::from(CommitProperties::default())
+            .with_actions(actions)
+            .build(Some(snapshot), self.log_store.clone(), operation)
+            .await
+            .map_err(|e| {
+                let what = format!("{name}: committing {sp} up to {}", group.boundary());
+                table_error(what, e)
+            })?;
+        Ok(committed.version())
+    }
+}
+
 fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -271,49 +324,23 @@ impl CommitStep for DeltaCommit {
         let records = group.buffers.values().flat_map(|b| b.records.iter());
         let new = delta_schema::new_columns(records, &columns);
         columns.extend(new.iter().cloned());
+        let started = std::time::Instant::now();
         let files = self.upload(sp, group, &columns, refused).await?;
-        let name = &self.settings.table;
-        let now = now_millis();
+        let uploaded = started.elapsed();
         written.objects = files.len() as u64;
         written.bytes = files.iter().map(|f| f.size as u64).sum();
         written.records = files.iter().map(|f| f.records as u64).sum();
-        let app_id = app_id(name, &self.options.writer, sp);
-        let guard = self.latest().await?;
-        let table = guard.as_ref().expect("loaded");
-        let mut actions: Vec<Action> = self.evolve(table, &new)?.into_iter().collect();
-        actions.extend(files.into_iter().map(|f| add_action(f, now)));
-        actions.push(txn_action(&app_id, group.boundary(), now));
-        if let Some(version) = self.committed(table, sp).await? {
-            if version >= group.first_offset {
-                return Err(Error::Conflict {
-                    key: format!("{name}/_delta_log"),
-                    reason: format!(
-                        "{app_id} is at offset {version}, past the start of this group \
-                         ({}..={}): another writer owns {sp}",
-                        group.first_offset,
-                        group.boundary()
-                    ),
-                });
-            }
-        }
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(self.partition_columns.clone()),
-            predicate: None,
-        };
-        CommitBuilder::from(CommitProperties::default())
-            .with_actions(actions)
-            .build(Some(snapshot), self.log_store.clone(), operation)
-            .await
-            .map_err(|e| {
-                table_error(
-                    format!("{name}: committing {sp} up to {}", group.boundary()),
-                    e,
-                )
-            })?;
+        let version = self.append(sp, group, &new, files).await?;
+        tracing::debug!(
+            "{sp}: Delta table {} version {version} holds offsets {}..={} ({} files, {} \
+             records; upload {uploaded:?}, log commit {:?})",
+            self.settings.table,
+            group.first_offset,
+            group.boundary(),
+            written.objects,
+            written.records,
+            started.elapsed() - uploaded
+        );
         Ok(written)
     }
 }
