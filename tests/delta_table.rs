@@ -385,3 +385,31 @@ async fn a_new_field_becomes_a_column_and_a_type_conflict_goes_to_the_policy() {
     let (_, txns) = replay_log(&dir.path().join("stock"));
     assert_eq!(txns.values().copied().collect::<Vec<_>>(), [22]);
 }
+
+/// With no declared columns, the first commit creates the table from its
+/// records' fields (the partition field among them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_without_declared_columns_takes_them_from_the_first_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let mut sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("Index={Index}")
+        .table_format(TableFormat::Delta(DeltaOptions::inferred()))
+        .build()
+        .unwrap();
+    let records = numbered_records(600, 2);
+    sink.write(records.clone()).await.unwrap();
+    sink.flush().await.unwrap();
+    let read = read_with_deltalake(&dir.path().join("stock"));
+    assert_eq!(
+        read.schema,
+        ["Index:string", "o:long", "p:long", "pad:string"]
+    );
+    assert_eq!(read.partition_columns, ["Index"]);
+    assert_same_rows(
+        &read.rows,
+        &expected_rows(&records),
+        "rows of the inferred table",
+    );
+}

@@ -41,13 +41,22 @@ pub struct DeltaOptions {
 }
 
 impl DeltaOptions {
-    /// A table with these columns (every column nullable). Timestamp
-    /// columns are not supported yet: declare them as strings.
+    /// A table with these columns (every column nullable), created with
+    /// them by the first commit if it does not exist. Timestamp columns
+    /// are not supported yet: declare them as strings. An existing table
+    /// keeps its own schema (new fields are added to it).
     pub fn new(columns: Vec<Column>) -> Self {
         Self {
             columns,
             writer: "streamlake".into(),
         }
+    }
+
+    /// A table whose columns are inferred: created by the first commit with
+    /// the fields of that commit's records (typed from their values), then
+    /// grown as new fields arrive.
+    pub fn inferred() -> Self {
+        Self::new(Vec::new())
     }
 
     /// The writer id in every `txn` action (default `streamlake`): use the
@@ -68,7 +77,7 @@ impl DeltaOptions {
     /// be a declared column, and no column may be a timestamp.
     pub(crate) fn check(&self, partition_fields: &[String]) -> Result<()> {
         if self.columns.is_empty() {
-            return Err(Error::Config("a Delta table needs declared columns".into()));
+            return Ok(()); // inferred from the first group
         }
         if let Some(c) = self
             .columns

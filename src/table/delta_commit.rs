@@ -61,8 +61,9 @@ impl DeltaCommit {
         })
     }
 
-    /// The table brought up to its latest version (loaded, or created,
-    /// on first use), locked.
+    /// The table brought up to its latest version (loaded, or created with
+    /// the declared columns, on first use), locked; `None` while there is
+    /// no table and its columns are to be inferred from the first group.
     async fn latest(&self) -> Result<tokio::sync::MutexGuard<'_, Option<DeltaTable>>> {
         let mut guard = self.table.lock().await;
         let name = &self.settings.table;
@@ -73,15 +74,14 @@ impl DeltaCommit {
                 .map_err(|e| table_error(format!("{name}: reading the log"), e))?,
             None => {
                 self.refuse_unconditional_stores().await?;
+                *guard = delta_log::load(&self.log_store, name).await?;
                 let columns = &self.options.columns;
-                let table = delta_log::load_or_create(
-                    &self.log_store,
-                    name,
-                    columns,
-                    &self.partition_columns,
-                )
-                .await?;
-                *guard = Some(table);
+                if guard.is_none() && !columns.is_empty() {
+                    let partitions = &self.partition_columns;
+                    let created =
+                        delta_log::create(&self.log_store, name, columns, partitions).await?;
+                    *guard = Some(created);
+                }
             }
         }
         Ok(guard)
@@ -121,7 +121,9 @@ impl DeltaCommit {
     /// The table's columns as its latest version has them.
     async fn table_columns(&self) -> Result<Vec<Column>> {
         let guard = self.latest().await?;
-        let table = guard.as_ref().expect("loaded");
+        let Some(table) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
         let name = &self.settings.table;
         let snapshot = table
             .snapshot()
@@ -129,15 +131,15 @@ impl DeltaCommit {
         delta_schema::columns_of(&snapshot.schema(), name)
     }
 
-    /// The metadata action adding those of `new` the table (at commit
+    /// The metadata action adding those of `columns` the table (at commit
     /// time) does not have yet, if any.
-    fn evolve(&self, table: &DeltaTable, new: &[Column]) -> Result<Option<Action>> {
+    fn evolve(&self, table: &DeltaTable, columns: &[Column]) -> Result<Option<Action>> {
         let name = &self.settings.table;
         let snapshot = table
             .snapshot()
             .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
         let schema = snapshot.schema();
-        let missing: Vec<&Column> = new
+        let missing: Vec<&Column> = columns
             .iter()
             .filter(|c| schema.field(&c.name).is_none())
             .collect();
@@ -229,14 +231,19 @@ impl DeltaCommit {
         &self,
         sp: &SourcePartition,
         group: &Group,
-        new: &[Column],
+        columns: &[Column],
         files: Vec<DataFile>,
     ) -> Result<u64> {
         let name = &self.settings.table;
         let now = now_millis();
         let app_id = app_id(name, &self.options.writer, sp);
-        let guard = self.latest().await?;
-        let table = guard.as_ref().expect("loaded");
+        let mut guard = self.latest().await?;
+        if guard.is_none() {
+            // No declared columns: the first group's fields make the table.
+            let partitions = &self.partition_columns;
+            *guard = Some(delta_log::create(&self.log_store, name, columns, partitions).await?);
+        }
+        let table = guard.as_ref().expect("created above");
         if let Some(version) = self.committed(table, sp).await? {
             if version >= group.first_offset {
                 return Err(Error::Conflict {
@@ -250,7 +257,7 @@ impl DeltaCommit {
                 });
             }
         }
-        let mut actions: Vec<Action> = self.evolve(table, new)?.into_iter().collect();
+        let mut actions: Vec<Action> = self.evolve(table, columns)?.into_iter().collect();
         actions.extend(files.into_iter().map(|f| add_action(f, now)));
         actions.push(txn_action(&app_id, group.boundary(), now));
         let snapshot = table
@@ -289,7 +296,9 @@ impl CommitStep for DeltaCommit {
         first_offset: i64,
     ) -> Result<Option<Recorded>> {
         let guard = self.latest().await?;
-        let table = guard.as_ref().expect("loaded");
+        let Some(table) = guard.as_ref() else {
+            return Ok(None);
+        };
         Ok(match self.committed(table, sp).await? {
             Some(version) if version >= first_offset => {
                 tracing::info!(
@@ -323,14 +332,14 @@ impl CommitStep for DeltaCommit {
         let mut columns = self.table_columns().await?;
         let records = group.buffers.values().flat_map(|b| b.records.iter());
         let new = delta_schema::new_columns(records, &columns);
-        columns.extend(new.iter().cloned());
+        columns.extend(new);
         let started = std::time::Instant::now();
         let files = self.upload(sp, group, &columns, refused).await?;
         let uploaded = started.elapsed();
         written.objects = files.len() as u64;
         written.bytes = files.iter().map(|f| f.size as u64).sum();
         written.records = files.iter().map(|f| f.records as u64).sum();
-        let version = self.append(sp, group, &new, files).await?;
+        let version = self.append(sp, group, &columns, files).await?;
         tracing::debug!(
             "{sp}: Delta table {} version {version} holds offsets {}..={} ({} files, {} \
              records; upload {uploaded:?}, log commit {:?})",

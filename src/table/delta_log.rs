@@ -66,47 +66,50 @@ pub(super) fn log_store(lake: &Lake, table: &str) -> Result<LogStoreRef> {
     ))
 }
 
-/// The table at `log_store`, created (with `columns`, partitioned by
-/// `partition_columns`) when it does not exist yet. Two writers creating it
-/// at once: one creates, the other loads what it created.
-pub(super) async fn load_or_create(
+/// The table at `log_store`, loaded; `None` when it has no log yet.
+pub(super) async fn load(log_store: &LogStoreRef, name: &str) -> Result<Option<DeltaTable>> {
+    // Asked first: loading a table without a log logs an error.
+    let exists = log_store
+        .is_delta_table_location()
+        .await
+        .map_err(|e| table_error(format!("{name}: looking for its log"), e))?;
+    if !exists {
+        return Ok(None);
+    }
+    let mut table = DeltaTable::new(log_store.clone());
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(table_error(format!("{name}: loading"), e)),
+    }
+}
+
+/// Creates the table at `log_store` with `columns`, partitioned by
+/// `partition_columns`. Another writer creating it at the same moment
+/// wins: its table is loaded instead.
+pub(super) async fn create(
     log_store: &LogStoreRef,
     name: &str,
     columns: &[Column],
     partition_columns: &[String],
 ) -> Result<DeltaTable> {
-    for _ in 0..2 {
-        // Asked first: loading a table without a log logs an error.
-        let exists = log_store
-            .is_delta_table_location()
-            .await
-            .map_err(|e| table_error(format!("{name}: looking for its log"), e))?;
-        if exists {
-            let mut table = DeltaTable::new(log_store.clone());
-            match table.load().await {
-                Ok(()) => return Ok(table),
-                Err(DeltaTableError::NotATable(_)) => {}
-                Err(e) => return Err(table_error(format!("{name}: loading"), e)),
-            }
+    let created = CreateBuilder::new()
+        .with_log_store(log_store.clone())
+        .with_table_name(name)
+        .with_columns(columns.iter().map(super::delta_schema::struct_field))
+        .with_partition_columns(partition_columns.iter().cloned())
+        .with_save_mode(SaveMode::Ignore)
+        .await;
+    match created {
+        Ok(table) => Ok(table),
+        Err(DeltaTableError::VersionAlreadyExists(_)) => {
+            load(log_store, name).await?.ok_or_else(|| Error::Conflict {
+                key: format!("{name}/_delta_log"),
+                reason: "the table was neither loadable nor creatable".into(),
+            })
         }
-        let created = CreateBuilder::new()
-            .with_log_store(log_store.clone())
-            .with_table_name(name)
-            .with_columns(columns.iter().map(super::delta_schema::struct_field))
-            .with_partition_columns(partition_columns.iter().cloned())
-            .with_save_mode(SaveMode::Ignore)
-            .await;
-        match created {
-            Ok(table) => return Ok(table),
-            // Another writer created it between our load and our create.
-            Err(DeltaTableError::VersionAlreadyExists(_)) => continue,
-            Err(e) => return Err(table_error(format!("{name}: creating"), e)),
-        }
+        Err(e) => Err(table_error(format!("{name}: creating"), e)),
     }
-    Err(Error::Conflict {
-        key: format!("{name}/_delta_log"),
-        reason: "the table was neither loadable nor creatable".into(),
-    })
 }
 
 /// One data file of a group, for its `add` action.

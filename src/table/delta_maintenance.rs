@@ -55,21 +55,13 @@ pub(crate) async fn table_provider(
 /// Loads `table` of `lake`; a missing table is [`Error::Config`].
 async fn load(lake: &Lake, table: &str) -> Result<DeltaTable> {
     let log_store = log_store(lake, table)?;
-    let missing = !log_store
-        .is_delta_table_location()
-        .await
-        .map_err(|e| table_error(format!("{table}: looking for its log"), e))?;
-    if missing {
-        return Err(Error::Config(format!(
-            "{lake}/{table} is not a Delta table (no _delta_log/)"
-        )));
-    }
-    let mut delta = DeltaTable::new(log_store);
-    delta
-        .load()
-        .await
-        .map_err(|e| table_error(format!("{table}: loading"), e))?;
-    Ok(delta)
+    super::delta_log::load(&log_store, table)
+        .await?
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{lake}/{table} is not a Delta table (no _delta_log/)"
+            ))
+        })
 }
 
 /// Compacts the files of each partition of `table` into files of about
