@@ -307,8 +307,13 @@ pub(super) fn run(
             Some(full) => channel_full = full,
             None => return, // the source was dropped
         }
-        if paused && consumer.context().assigned.swap(false, Ordering::Relaxed) {
-            set_paused(&consumer, true);
+        // Newly assigned partitions get this thread's state, resumed too:
+        // librdkafka keeps a partition's pause across losing and regaining
+        // it, and between the revoke (here: a session lost in a broker
+        // outage) and the assignment this thread may have resumed an
+        // empty assignment, leaving the regained partitions paused for good.
+        if consumer.context().assigned.swap(false, Ordering::Relaxed) {
+            set_paused(&consumer, paused);
         }
         if paused && pending_len() == 0 {
             set_paused(&consumer, false);
