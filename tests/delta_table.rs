@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use common::delta::{expected_rows, read_with_deltalake, replay_log};
 use common::{assert_same_rows, numbered_records};
-use streamlake::{Column, ColumnType, DeltaOptions, Lake, LakeSink, RecordSink, TableFormat};
+use streamlake::{
+    Column, ColumnType, DeltaOptions, Lake, LakeSink, Record, RecordSink, TableFormat,
+};
 
 fn columns() -> Vec<Column> {
     [
@@ -39,16 +41,22 @@ fn delta_sink(lake: &Lake, max_records: usize) -> LakeSink {
         .unwrap()
 }
 
+/// `records` written in `chunk`-sized batches into a Delta sink (objects
+/// of at most `max_records`) and flushed.
+async fn write_delta(lake: &Lake, records: &[Record], max_records: usize, chunk: usize) {
+    let mut sink = delta_sink(lake, max_records);
+    for batch in records.chunks(chunk) {
+        sink.write(batch.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+}
+
 #[tokio::test]
 async fn deltalake_reads_back_every_record_with_the_declared_schema() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let records = numbered_records(3_000, 3);
-    let mut sink = delta_sink(&lake, 400);
-    for chunk in records.chunks(500) {
-        sink.write(chunk.to_vec()).await.unwrap();
-    }
-    sink.flush().await.unwrap();
+    write_delta(&lake, &records, 400, 500).await;
 
     let table = dir.path().join("stock");
     let read = read_with_deltalake(&table);
@@ -154,11 +162,7 @@ async fn a_table_on_s3_is_read_back_by_deltalake() {
     s3.bucket("lake");
     let lake = s3.lake("s3://lake/data");
     let records = numbered_records(2_000, 2);
-    let mut sink = delta_sink(&lake, 300);
-    for chunk in records.chunks(400) {
-        sink.write(chunk.to_vec()).await.unwrap();
-    }
-    sink.flush().await.unwrap();
+    write_delta(&lake, &records, 300, 400).await;
     let read = read_with_deltalake_at("s3://lake/data/stock", &s3.env());
     assert_same_rows(
         &read.rows,
@@ -168,7 +172,7 @@ async fn a_table_on_s3_is_read_back_by_deltalake() {
     assert_eq!(read.partition_columns, ["Index"]);
 }
 
-/// Live data files of the table as the log says, and as files on disk.
+/// The table's data files on disk (relative paths), live or not.
 fn files_on_disk(table: &std::path::Path) -> std::collections::BTreeSet<String> {
     let mut found = std::collections::BTreeSet::new();
     for entry in walk(table) {
@@ -204,11 +208,7 @@ async fn optimize_compacts_small_files_and_vacuum_removes_only_what_no_commit_re
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let records = numbered_records(3_000, 3);
-    let mut sink = delta_sink(&lake, 100);
-    for chunk in records.chunks(300) {
-        sink.write(chunk.to_vec()).await.unwrap();
-    }
-    sink.flush().await.unwrap();
+    write_delta(&lake, &records, 100, 300).await;
     let table = dir.path().join("stock");
     let (before, txns) = replay_log(&table);
     assert!(before.len() >= 30, "{} small files", before.len());
@@ -256,9 +256,7 @@ async fn sql_over_the_delta_table_equals_sql_over_a_hive_lake_of_the_same_record
     let records = numbered_records(1_500, 3);
     let delta_dir = tempfile::tempdir().unwrap();
     let delta_lake = Lake::local(delta_dir.path()).unwrap();
-    let mut sink = delta_sink(&delta_lake, 200);
-    sink.write(records.clone()).await.unwrap();
-    sink.flush().await.unwrap();
+    write_delta(&delta_lake, &records, 200, records.len()).await;
     let hive_lake = Lake::memory();
     let mut hive = LakeSink::builder(hive_lake.clone())
         .table("stock")
@@ -340,7 +338,7 @@ async fn a_quiet_source_commits_to_the_table_after_the_idle_timeout() {
 /// refused to the bad-input policy, naming the record, and the rest land.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_field_becomes_a_column_and_a_type_conflict_goes_to_the_policy() {
-    use streamlake::{Position, Record};
+    use streamlake::Position;
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let mut sink = delta_sink(&lake, 100_000);

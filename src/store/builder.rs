@@ -184,17 +184,11 @@ impl LakeSinkBuilder {
     /// Checks the options and builds the sink.
     pub fn build(self) -> Result<LakeSink> {
         let mut settings = self.settings;
+        settings.template = PartitionTemplate::parse(&self.partition_by)?;
         #[cfg(feature = "delta")]
         if let TableFormat::Delta(options) = &settings.table_format {
-            let template = PartitionTemplate::parse(&self.partition_by)?;
-            let fields: Vec<String> = template.fields().map(str::to_string).collect();
-            if template.has_time_parts() {
-                return Err(Error::Config(format!(
-                    "partition template {:?}: a Delta table partitions by record fields only",
-                    template.as_str()
-                )));
-            }
-            options.check(&fields)?;
+            options.check(&settings.template)?;
+            let fields: Vec<String> = settings.template.fields().map(str::to_string).collect();
             let data = crate::encode::ParquetEncoder::new(options.data_columns(&fields));
             settings.encoder = Arc::new(data);
         }
@@ -224,7 +218,6 @@ impl LakeSinkBuilder {
                  not need escaping"
             )));
         }
-        settings.template = PartitionTemplate::parse(&self.partition_by)?;
         let step = commit_step(settings)?;
         Ok(LakeSink::new(step.0, step.1, self.listener))
     }

@@ -30,6 +30,7 @@ pub use super::delta_maintenance::{Optimized, Vacuumed, optimize, vacuum};
 use crate::error::{Error, Result};
 use crate::record::SourcePartition;
 use crate::schema::{Column, ColumnType};
+use crate::store::PartitionTemplate;
 
 /// What a Delta table is written with: its columns (the table schema; the
 /// partition template's fields are its partition columns) and the writer
@@ -73,9 +74,16 @@ impl DeltaOptions {
         &self.columns
     }
 
-    /// Checks the options against the sink's partition fields: each must
-    /// be a declared column, and no column may be a timestamp.
-    pub(crate) fn check(&self, partition_fields: &[String]) -> Result<()> {
+    /// Checks the options against the sink's partition template: it may
+    /// read record fields only (no record time), each a declared column
+    /// when columns are declared, and no column may be a timestamp.
+    pub(crate) fn check(&self, template: &PartitionTemplate) -> Result<()> {
+        if template.has_time_parts() {
+            return Err(Error::Config(format!(
+                "partition template {:?}: a Delta table partitions by record fields only",
+                template.as_str()
+            )));
+        }
         if self.columns.is_empty() {
             return Ok(()); // inferred from the first group
         }
@@ -89,8 +97,8 @@ impl DeltaOptions {
                 c.name
             )));
         }
-        for field in partition_fields {
-            if !self.columns.iter().any(|c| &c.name == field) {
+        for field in template.fields() {
+            if !self.columns.iter().any(|c| c.name == field) {
                 return Err(Error::Config(format!(
                     "Delta partition column {field:?} (from the partition template) is not a \
                      declared column"

@@ -12,6 +12,7 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, MetadataExt as _, StructType};
 use deltalake_core::logstore::LogStoreRef;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::state::DeltaTableState;
 use tokio::sync::Mutex;
 
 use super::delta::{DeltaOptions, app_id, data_columns};
@@ -105,13 +106,19 @@ impl DeltaCommit {
         }
     }
 
+    /// The state of `table` as last loaded.
+    fn snapshot<'t>(&self, table: &'t DeltaTable) -> Result<&'t DeltaTableState> {
+        let name = &self.settings.table;
+        table
+            .snapshot()
+            .map_err(|e| table_error(format!("{name}: snapshot"), e))
+    }
+
     /// The last offset of `sp` the table holds for this writer.
     async fn committed(&self, table: &DeltaTable, sp: &SourcePartition) -> Result<Option<i64>> {
         let name = &self.settings.table;
         let app_id = app_id(name, &self.options.writer, sp);
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let snapshot = self.snapshot(table)?;
         snapshot
             .transaction_version(self.log_store.as_ref(), &app_id)
             .await
@@ -125,9 +132,7 @@ impl DeltaCommit {
             return Ok(Vec::new());
         };
         let name = &self.settings.table;
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let snapshot = self.snapshot(table)?;
         delta_schema::columns_of(&snapshot.schema(), name)
     }
 
@@ -135,9 +140,7 @@ impl DeltaCommit {
     /// time) does not have yet, if any.
     fn evolve(&self, table: &DeltaTable, columns: &[Column]) -> Result<Option<Action>> {
         let name = &self.settings.table;
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let snapshot = self.snapshot(table)?;
         let schema = snapshot.schema();
         let missing: Vec<&Column> = columns
             .iter()
@@ -260,9 +263,7 @@ impl DeltaCommit {
         let mut actions: Vec<Action> = self.evolve(table, columns)?.into_iter().collect();
         actions.extend(files.into_iter().map(|f| add_action(f, now)));
         actions.push(txn_action(&app_id, group.boundary(), now));
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| table_error(format!("{name}: snapshot"), e))?;
+        let snapshot = self.snapshot(table)?;
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(self.partition_columns.clone()),
