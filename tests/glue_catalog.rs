@@ -702,3 +702,61 @@ async fn profiles_with_static_keys_and_credential_process_reach_s3_and_glue() {
         "{err}"
     );
 }
+
+/// A Delta table is registered the way Athena reads one natively: its
+/// location and `table_type = DELTA`, with neither partitions nor
+/// partition keys of its own (Athena reads both from the log). By the
+/// registrar as groups land, and by a `sync` of a crawl, which then finds
+/// nothing to change.
+#[cfg(feature = "delta")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delta_table_is_registered_by_location_and_table_type_without_partitions() {
+    use streamlake::glue::GlueRegistrar;
+    use streamlake::table::TableFormat;
+    use streamlake::table::delta::DeltaOptions;
+
+    let s3 = S3Server::start();
+    s3.bucket("lake");
+    let lake = s3.lake("s3://lake/data");
+    let registrar = GlueRegistrar::builder(glue(&s3, &lake).await, lake.clone())
+        .start()
+        .await
+        .unwrap();
+    let mut sink = LakeSink::builder(lake.clone())
+        .table("stock_delta")
+        .partition_by("Index={Index}")
+        .max_records_per_object(60)
+        .table_format(TableFormat::Delta(
+            DeltaOptions::new(StockTicks::columns()).writer("group-1"),
+        ))
+        .on_landed(registrar.clone())
+        .build()
+        .unwrap();
+    let rejected = sink.write(stock_rows(0, 300)).await.unwrap();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    sink.flush().await.unwrap();
+    sink.settle().await.unwrap();
+    let stats = registrar.finish().await;
+    assert_eq!(registrar.last_error(), None, "{stats:?}");
+    assert_eq!(stats.owed, 0, "{stats:?}");
+
+    let tables = glue_tables(&s3.endpoint()).expect("the database exists");
+    let delta = &tables["stock_delta"];
+    assert_eq!(
+        delta.parameters.get("table_type").map(String::as_str),
+        Some("DELTA"),
+        "{delta:?}"
+    );
+    assert_eq!(delta.location, "s3://lake/data/stock_delta/");
+    assert!(delta.partition_keys.is_empty(), "{delta:?}");
+    assert!(delta.partitions.is_empty(), "{delta:?}");
+
+    let (catalog, _) = Crawler::new().run(&lake).await.unwrap();
+    let report = glue(&s3, &lake).await.sync(&catalog, None).await.unwrap();
+    assert!(
+        report.tables_created.is_empty() && report.tables_updated.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.partitions_added, 0, "{report:?}");
+    assert_eq!(glue_tables(&s3.endpoint()).unwrap(), tables);
+}

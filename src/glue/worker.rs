@@ -13,7 +13,7 @@ use super::GlueCatalog;
 use super::journal::Journal;
 use super::registrar::{Item, Message, RegistrarStats, Shared};
 use crate::catalog::layout::unescape;
-use crate::catalog::{Crawler, Partition, Projection, Table};
+use crate::catalog::{Crawler, Partition, Projection, Table, TableKind};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
@@ -155,6 +155,11 @@ impl Worker {
             self.tables.insert(location.to_string(), known);
         }
         let known = self.tables.get_mut(location).expect("inserted above");
+        if known.table.kind == TableKind::Delta {
+            // Athena reads a Delta table's partitions from its log: the
+            // table itself, registered at first sight, is all Glue holds.
+            return Ok(());
+        }
         let new: Vec<(Vec<String>, String)> = paths
             .iter()
             .filter(|p| !p.is_empty())
