@@ -170,9 +170,9 @@ impl Batcher {
         if group.all_written || group.written_paths.contains(&path) {
             return group.replay_until == Some(offset);
         }
-        let memory = record.size_hint();
+        let buffer = group.buffers.entry(path).or_default();
+        let memory = buffer.push_counted(record);
         group.memory += memory;
-        group.buffers.entry(path).or_default().push(record);
         self.buffered_bytes += memory;
         group.replay_until == Some(offset)
     }
@@ -221,9 +221,14 @@ impl Batcher {
 
     /// Takes a group out to write it; its memory stays counted until
     /// [`written`](Self::written) (a group whose write failed stays with
-    /// the driver for a retry).
+    /// the driver for a retry), and so does room for its encoded objects,
+    /// which exist beside its records until the commit ends.
     pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
-        self.groups.remove(sp)
+        let mut group = self.groups.remove(sp)?;
+        let encoded: usize = group.buffers.values().map(|b| b.bytes).sum();
+        group.memory += encoded;
+        self.buffered_bytes += encoded;
+        Some(group)
     }
 
     /// A taken group is durable (or dropped): its memory is free.
@@ -378,8 +383,11 @@ mod tests {
 
     #[test]
     fn memory_pressure_writes_the_largest_group_early() {
-        let one = record(0, 0, "HSI").size_hint();
-        let mut b = batcher(100, 3 * one);
+        // A record's heap and its slot in an object's list, which is
+        // allocated four slots at a time at first.
+        let slot = std::mem::size_of::<Record>();
+        let heap = record(0, 0, "HSI").size_hint() - slot;
+        let mut b = batcher(100, 3 * heap + 12 * slot);
         let records = vec![
             record(0, 0, "HSI"),
             record(1, 0, "HSI"),
@@ -397,7 +405,26 @@ mod tests {
                 vec!["index=HSI".to_string(), "index=NYA".to_string()]
             )]
         );
-        assert_eq!(b.buffered_bytes(), 2 * one);
+        assert_eq!(b.buffered_bytes(), 2 * heap + 4 * slot);
+    }
+
+    #[test]
+    fn a_group_being_written_counts_room_for_its_encoded_objects() {
+        let mut b = batcher(100, 1 << 20);
+        let sp = SourcePartition::new("t", 0);
+        b.open(sp.clone(), 0, None);
+        let records = [record(0, 0, "HSI"), record(0, 1, "NYA")];
+        let encoded: usize = records.iter().map(|r| r.value.len() + 1).sum();
+        for r in records {
+            let path = format!("index={}", &r.value[10..13].escape_ascii());
+            b.join(&sp, r, path);
+        }
+        let open = b.buffered_bytes();
+        let group = b.take(&sp).unwrap();
+        assert_eq!(b.buffered_bytes(), open + encoded);
+        assert_eq!(group.memory, open + encoded);
+        b.written(&group);
+        assert_eq!(b.buffered_bytes(), 0);
     }
 
     #[test]

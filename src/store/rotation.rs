@@ -43,6 +43,17 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
+    /// Adds `record` and returns the memory it added: what the record
+    /// holds on the heap, and the list's growth (it doubles, so up to half
+    /// of it is room not yet used).
+    pub(crate) fn push_counted(&mut self, record: Record) -> usize {
+        const SLOT: usize = std::mem::size_of::<Record>();
+        let heap = record.size_hint().saturating_sub(SLOT);
+        let capacity = self.records.capacity();
+        self.push(record);
+        heap + (self.records.capacity() - capacity) * SLOT
+    }
+
     pub(crate) fn push(&mut self, record: Record) {
         self.bytes += data_bytes(&record);
         if let Some(ts) = record.timestamp {
