@@ -59,6 +59,16 @@ pub trait Encoder: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether [`encode`](Self::encode) refuses every record whose value
+    /// is not exactly one JSON object, because it decodes each value whole
+    /// (Parquet does). The lake sink then reads a record's partition fields
+    /// by a plain scan instead of validating the whole value twice. False
+    /// by default: an encoder that copies values through relies on the
+    /// sink's check.
+    fn checks_values(&self) -> bool {
+        false
+    }
+
     /// Every record of `records` this encoder cannot encode, in order: what
     /// the lake sink asks once [`encode`](Self::encode) failed, so that all
     /// bad records of an object are found in one pass. The default encodes

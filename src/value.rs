@@ -8,6 +8,8 @@ use serde::Deserializer as _;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+pub(crate) mod scan;
+
 /// The top-level fields of a JSON object, in document order, borrowed from
 /// the bytes they were parsed from.
 pub(crate) struct JsonFields<'a> {
@@ -35,6 +37,29 @@ impl<'a> JsonFields<'a> {
         de.end()
             .map_err(|e| format!("trailing bytes after the JSON object: {e}"))?;
         Ok(Self { fields })
+    }
+
+    /// [`parse_keeping`](Self::parse_keeping) by a plain scan
+    /// ([`scan::for_each_field`]) that validates only the kept values: for
+    /// records whose values are checked whole later. `None` when the
+    /// record needs the parse (an unusual layout, or a kept value that is
+    /// not valid JSON, which the parse then names).
+    pub(crate) fn scan_keeping(bytes: &'a [u8], keep: impl Fn(&str) -> bool) -> Option<Self> {
+        let mut fields = Vec::new();
+        let mut plain = true;
+        scan::for_each_field(bytes, |key, raw| {
+            let Ok(name) = std::str::from_utf8(key) else {
+                plain = false;
+                return;
+            };
+            if keep(name) {
+                match serde_json::from_slice::<&RawValue>(raw) {
+                    Ok(value) => fields.push((Cow::Borrowed(name), value)),
+                    Err(_) => plain = false,
+                }
+            }
+        })?;
+        plain.then_some(Self { fields })
     }
 
     /// The raw value of the first field named `name`.
@@ -191,6 +216,34 @@ mod properties {
                     let got: Vec<_> = kept.iter()
                         .map(|(name, raw)| (name.to_string(), raw.get())).collect();
                     prop_assert_eq!(got, expected);
+                }
+            }
+        }
+
+        /// Where the plain scan reads a document the parse accepts, it
+        /// keeps the same fields; every document serde_json writes without
+        /// an escape in a key is read by the scan.
+        #[test]
+        fn the_scan_keeps_what_the_parse_keeps(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            object in prop::collection::btree_map("[a-d]{1,2}", json_value(), 0..6),
+            pretty in any::<bool>(),
+        ) {
+            let keep = |name: &str| name.starts_with('a');
+            let object: Map<String, Value> = object.into_iter().collect();
+            let written = if pretty {
+                serde_json::to_vec_pretty(&object).unwrap()
+            } else {
+                serde_json::to_vec(&object).unwrap()
+            };
+            prop_assert!(JsonFields::scan_keeping(&written, keep).is_some());
+            for doc in [&bytes, &written] {
+                let parsed = JsonFields::parse_keeping(doc, keep);
+                if let (Ok(parsed), Some(scanned)) = (parsed, JsonFields::scan_keeping(doc, keep)) {
+                    let fields = |f: &JsonFields<'_>| -> Vec<(String, String)> {
+                        f.iter().map(|(n, raw)| (n.to_string(), raw.get().to_string())).collect()
+                    };
+                    prop_assert_eq!(fields(&scanned), fields(&parsed));
                 }
             }
         }

@@ -104,9 +104,16 @@ impl ParquetEncoder {
             if !whole.is_empty() {
                 whole_numbers::check(&record.value, &whole).map_err(|e| fail(index, e))?;
             }
-            decoder
+            let read = decoder
                 .decode(&record.value)
                 .map_err(|e| fail(index, e.to_string()))?;
+            // One whole object per record: never half of one, two, or none.
+            if read != record.value.len()
+                || decoder.has_partial_record()
+                || decoder.len() != index + 1
+            {
+                return Err(fail(index, "value is not one JSON object".into()));
+            }
         }
         match decoder.flush() {
             Ok(batch) => Ok(batch),
@@ -136,6 +143,11 @@ impl Encoder for ParquetEncoder {
     /// Parquet compresses column chunks inside the file.
     fn allows_object_compression(&self) -> bool {
         false
+    }
+
+    /// Every value is decoded whole into the schema's columns.
+    fn checks_values(&self) -> bool {
+        true
     }
 
     /// Each record decoded alone into the schema (no file is written).
@@ -234,7 +246,14 @@ mod tests {
         assert_eq!(batches[0].schema().field(2).name(), "Adj Close");
         assert_eq!(batches[0].column(3).null_count(), 1);
 
-        for bad in [r#"{"Index":"HSI","Volume":"many"}"#, r#"{"Volume":1.5}"#] {
+        for bad in [
+            r#"{"Index":"HSI","Volume":"many"}"#,
+            r#"{"Volume":1.5}"#,
+            r#"{"Index":"HSI"} {"Index":"NYA"}"#,
+            r#"{"Index":"HSI","#,
+            " ",
+            r#"{"Index":"HSI","Open":12x}"#,
+        ] {
             let bad = [records[0].clone(), record(2, bad)];
             let err = encoder.encode(&bad, &mut BytesMut::new()).unwrap_err();
             assert_eq!(err.index, 1, "{err}");

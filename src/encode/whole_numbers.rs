@@ -1,8 +1,8 @@
 //! Arrow's JSON decoder truncates `1.5` into an integer column; the
 //! Parquet encoder refuses such a record instead. This finds them with one
-//! scan of the record's top-level fields (no map, no allocation), falling
-//! back to a full parse for the rare record it cannot scan plainly (an
-//! escaped key, or text that is not a JSON object).
+//! plain scan of the record's top-level fields ([`crate::value::scan`]),
+//! falling back to a full parse for the rare record it cannot scan plainly
+//! (an escaped key, or text that is not one JSON object).
 
 /// Refuses a record whose top-level field in `columns` holds a number with
 /// a fraction or an exponent.
@@ -45,106 +45,15 @@ fn has_fraction(text: &[u8]) -> bool {
 /// that is not whole, `Some(Ok(()))` when none does, `None` when the
 /// record cannot be scanned plainly.
 fn scan<'a>(value: &'a [u8], columns: &[&'a str]) -> Option<Result<(), (&'a str, &'a str)>> {
-    let mut at = skip_space(value, 0);
-    if value.get(at) != Some(&b'{') {
-        return None;
-    }
-    at = skip_space(value, at + 1);
-    if value.get(at) == Some(&b'}') {
-        return Some(Ok(()));
-    }
-    loop {
-        let (key, after_key) = plain_string(value, at)?;
-        at = skip_space(value, after_key);
-        if value.get(at) != Some(&b':') {
-            return None;
-        }
-        let start = skip_space(value, at + 1);
-        let end = value_end(value, start)?;
-        let token = &value[start..end];
-        if is_number(token) && has_fraction(token) {
+    let mut first = None;
+    crate::value::scan::for_each_field(value, |key, token| {
+        if first.is_none() && is_number(token) && has_fraction(token) {
             if let Some(name) = columns.iter().find(|c| c.as_bytes() == key) {
-                return Some(Err((name, std::str::from_utf8(token).ok()?)));
+                first = std::str::from_utf8(token).ok().map(|text| (*name, text));
             }
         }
-        at = skip_space(value, end);
-        match value.get(at) {
-            Some(b',') => at = skip_space(value, at + 1),
-            Some(b'}') => return Some(Ok(())),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_space(value: &[u8], mut at: usize) -> usize {
-    while value.get(at).is_some_and(|c| c.is_ascii_whitespace()) {
-        at += 1;
-    }
-    at
-}
-
-/// A string without escapes starting at `at`: its contents and the index
-/// after its closing quote.
-fn plain_string(value: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    if value.get(at) != Some(&b'"') {
-        return None;
-    }
-    let rest = &value[at + 1..];
-    let close = memchr::memchr2(b'"', b'\\', rest)?;
-    (rest[close] == b'"').then(|| (&rest[..close], at + 1 + close + 1))
-}
-
-/// The end of the value starting at `at` (strings may hold escapes;
-/// objects and arrays are skipped whole).
-fn value_end(value: &[u8], at: usize) -> Option<usize> {
-    match *value.get(at)? {
-        b'"' => string_end(value, at),
-        b'{' | b'[' => nested_end(value, at),
-        _ => {
-            let scalar = value[at..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace());
-            Some(at + scalar.unwrap_or(value.len() - at))
-        }
-    }
-}
-
-/// The index after the object or array starting at `at`.
-fn nested_end(value: &[u8], at: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = at;
-    loop {
-        match *value.get(i)? {
-            b'"' => {
-                i = string_end(value, i)?;
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-}
-
-/// The index after the string starting at `at`, escapes included.
-fn string_end(value: &[u8], at: usize) -> Option<usize> {
-    let mut i = at + 1;
-    loop {
-        let next = memchr::memchr2(b'"', b'\\', &value[i..])? + i;
-        if value[next] == b'"' {
-            return Some(next + 1);
-        }
-        i = next + 2;
-        if i > value.len() {
-            return None;
-        }
-    }
+    })?;
+    Some(first.map_or(Ok(()), Err))
 }
 
 #[cfg(test)]

@@ -124,6 +124,20 @@ impl PartitionTemplate {
         JsonFields::parse_keeping(value, |name| self.fields().any(|field| field == name))
     }
 
+    /// [`read_fields`](Self::read_fields) for a record whose value the
+    /// encoder decodes whole later ([`Encoder::checks_values`]): a plain
+    /// scan validating only the fields kept, or the parse when the scan
+    /// cannot read the record.
+    ///
+    /// [`Encoder::checks_values`]: crate::Encoder::checks_values
+    pub(crate) fn scan_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
+        let keep = |name: &str| self.fields().any(|field| field == name);
+        match JsonFields::scan_keeping(value, keep) {
+            Some(fields) => Ok(fields),
+            None => JsonFields::parse_keeping(value, keep),
+        }
+    }
+
     /// Whether the template reads the record time (`{@year}`, ...).
     pub fn has_time_parts(&self) -> bool {
         self.pieces.iter().any(|p| matches!(p, Piece::Time(_)))

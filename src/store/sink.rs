@@ -103,8 +103,12 @@ impl LakeSink {
             self.close(&sp, rejected).await?;
         }
         let template = &self.settings.template;
-        let routed = template
-            .read_fields(&record.value)
+        let fields = if self.settings.encoder.checks_values() {
+            template.scan_fields(&record.value)
+        } else {
+            template.read_fields(&record.value)
+        };
+        let routed = fields
             .and_then(|fields| template.render(&fields, record.timestamp))
             .and_then(|path| match self.key_too_long(&sp, &path) {
                 Some(why) => Err(why),

@@ -63,8 +63,10 @@ pub(super) fn new_columns<'a>(
     let mut seen: BTreeMap<String, ColumnType> = BTreeMap::new();
     for record in records {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
-        // Records that are not objects were refused by routing already.
-        let Ok(fields) = JsonFields::parse_keeping(&record.value, is_new) else {
+        // A record that is not one object is refused by the encoder.
+        let fields = JsonFields::scan_keeping(&record.value, is_new)
+            .or_else(|| JsonFields::parse_keeping(&record.value, is_new).ok());
+        let Some(fields) = fields else {
             continue;
         };
         for (name, raw) in fields.iter() {
