@@ -59,6 +59,14 @@ pub trait Encoder: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Memory that encoding an object takes beside its records, for
+    /// `data_bytes` of record values (one separator each): what the lake
+    /// sink's memory cap counts for a group while it is committed. The
+    /// default is the encoded copy, as large as the values.
+    fn working_memory(&self, data_bytes: usize) -> usize {
+        data_bytes
+    }
+
     /// Whether [`encode`](Self::encode) refuses every record whose value
     /// is not exactly one JSON object, because it decodes each value whole
     /// (Parquet does). The lake sink then reads a record's partition fields

@@ -145,6 +145,12 @@ impl Encoder for ParquetEncoder {
         false
     }
 
+    /// The JSON decoder's tape and the Arrow columns (together about the
+    /// size of the values) and the file.
+    fn working_memory(&self, data_bytes: usize) -> usize {
+        data_bytes * 2
+    }
+
     /// Every value is decoded whole into the schema's columns.
     fn checks_values(&self) -> bool {
         true

@@ -221,7 +221,14 @@ impl CsvSource {
                 .map_err(|why| Bad::Row(format!("column {name:?}: {why}")))?;
         }
         json.put_u8(b'}');
-        let mut record = Record::new(position, json.freeze());
+        // The value keeps only its own bytes: the room reserved above
+        // would stay allocated beside every buffered record, uncounted by
+        // `Record::size_hint` (a quarter more than the value for stock
+        // rows), and a `Bytes` of a vector without spare room needs no
+        // second allocation.
+        let mut value = Vec::from(json);
+        value.shrink_to_fit();
+        let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
             let cell = cells(&self.record, crlf).nth(column).unwrap_or_default();
             let text = std::str::from_utf8(cell).unwrap_or("");

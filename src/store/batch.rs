@@ -85,20 +85,43 @@ pub(crate) enum Next {
     Join,
 }
 
+/// Memory encoding an object takes beside its records, for so many bytes
+/// of record values ([`Encoder::working_memory`](crate::Encoder::working_memory)).
+pub(crate) type EncodingRoom = Box<dyn Fn(usize) -> usize + Send + Sync>;
+
 /// The open groups of one sink and the memory they hold.
-#[derive(Debug)]
 pub(crate) struct Batcher {
     rotation: Rotation,
     max_buffered_bytes: usize,
+    encoding_room: EncodingRoom,
     groups: HashMap<SourcePartition, Group>,
     buffered_bytes: usize,
 }
 
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("rotation", &self.rotation)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("groups", &self.groups)
+            .field("buffered_bytes", &self.buffered_bytes)
+            .finish()
+    }
+}
+
 impl Batcher {
-    pub(crate) fn new(rotation: Rotation, max_buffered_bytes: usize) -> Self {
+    /// Every buffered record counts its memory and the room encoding it
+    /// will take (`encoding_room` of its value's bytes): a group written
+    /// under the cap has that room when it is committed.
+    pub(crate) fn new(
+        rotation: Rotation,
+        max_buffered_bytes: usize,
+        encoding_room: EncodingRoom,
+    ) -> Self {
         Self {
             rotation,
             max_buffered_bytes,
+            encoding_room,
             groups: HashMap::new(),
             buffered_bytes: 0,
         }
@@ -170,8 +193,9 @@ impl Batcher {
         if group.all_written || group.written_paths.contains(&path) {
             return group.replay_until == Some(offset);
         }
+        let room = (self.encoding_room)(record.value.len() + 1);
         let buffer = group.buffers.entry(path).or_default();
-        let memory = buffer.push_counted(record);
+        let memory = buffer.push_counted(record) + room;
         group.memory += memory;
         self.buffered_bytes += memory;
         group.replay_until == Some(offset)
@@ -219,16 +243,11 @@ impl Batcher {
         (ready.into_iter().map(|(sp, _)| sp.clone()).collect(), held)
     }
 
-    /// Takes a group out to write it; its memory stays counted until
-    /// [`written`](Self::written) (a group whose write failed stays with
-    /// the driver for a retry), and so does room for its encoded objects,
-    /// which exist beside its records until the commit ends.
+    /// Takes a group out to write it; its memory (room for encoding it
+    /// included) stays counted until [`written`](Self::written) (a group
+    /// whose write failed stays with the driver for a retry).
     pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
-        let mut group = self.groups.remove(sp)?;
-        let encoded: usize = group.buffers.values().map(|b| b.bytes).sum();
-        group.memory += encoded;
-        self.buffered_bytes += encoded;
-        Some(group)
+        self.groups.remove(sp)
     }
 
     /// A taken group is durable (or dropped): its memory is free.
@@ -269,7 +288,7 @@ mod tests {
             max_records,
             ..Rotation::default()
         };
-        Batcher::new(rotation, max_buffered_bytes)
+        Batcher::new(rotation, max_buffered_bytes, Box::new(|_| 0))
     }
 
     /// Feeds records through the state machine as the sink does, writing a
@@ -409,20 +428,23 @@ mod tests {
     }
 
     #[test]
-    fn a_group_being_written_counts_room_for_its_encoded_objects() {
-        let mut b = batcher(100, 1 << 20);
+    fn each_record_counts_room_for_encoding_it() {
+        let rotation = Rotation::default();
+        let mut b = Batcher::new(rotation, 1 << 20, Box::new(|bytes| 2 * bytes));
+        let mut plain = batcher(100, 1 << 20);
         let sp = SourcePartition::new("t", 0);
         b.open(sp.clone(), 0, None);
+        plain.open(sp.clone(), 0, None);
         let records = [record(0, 0, "HSI"), record(0, 1, "NYA")];
-        let encoded: usize = records.iter().map(|r| r.value.len() + 1).sum();
+        let values: usize = records.iter().map(|r| r.value.len() + 1).sum();
         for r in records {
             let path = format!("index={}", &r.value[10..13].escape_ascii());
+            plain.join(&sp, r.clone(), path.clone());
             b.join(&sp, r, path);
         }
-        let open = b.buffered_bytes();
+        assert_eq!(b.buffered_bytes(), plain.buffered_bytes() + 2 * values);
         let group = b.take(&sp).unwrap();
-        assert_eq!(b.buffered_bytes(), open + encoded);
-        assert_eq!(group.memory, open + encoded);
+        assert_eq!(b.buffered_bytes(), group.memory, "counted until written");
         b.written(&group);
         assert_eq!(b.buffered_bytes(), 0);
     }

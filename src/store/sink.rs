@@ -75,7 +75,10 @@ impl LakeSink {
         listener: Option<Arc<dyn LandingListener>>,
     ) -> Self {
         Self {
-            batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes),
+            batcher: Batcher::new(settings.rotation, settings.max_buffered_bytes, {
+                let encoder = settings.encoder.clone();
+                Box::new(move |bytes| encoder.working_memory(bytes))
+            }),
             in_flight: InFlight::new(step, settings.commits_in_flight),
             failed: BTreeMap::new(),
             settings,
