@@ -62,6 +62,19 @@ impl<'a> JsonFields<'a> {
         plain.then_some(Self { fields })
     }
 
+    /// [`scan_keeping`](Self::scan_keeping), or the parse for a record the
+    /// scan cannot read: the kept fields of a record whose value is checked
+    /// whole later.
+    pub(crate) fn scan_or_parse_keeping(
+        bytes: &'a [u8],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Self, String> {
+        match Self::scan_keeping(bytes, &keep) {
+            Some(fields) => Ok(fields),
+            None => Self::parse_keeping(bytes, keep),
+        }
+    }
+
     /// The raw value of the first field named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)

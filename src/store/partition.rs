@@ -131,11 +131,7 @@ impl PartitionTemplate {
     ///
     /// [`Encoder::checks_values`]: crate::Encoder::checks_values
     pub(crate) fn scan_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
-        let keep = |name: &str| self.fields().any(|field| field == name);
-        match JsonFields::scan_keeping(value, keep) {
-            Some(fields) => Ok(fields),
-            None => JsonFields::parse_keeping(value, keep),
-        }
+        JsonFields::scan_or_parse_keeping(value, |name| self.fields().any(|field| field == name))
     }
 
     /// Whether the template reads the record time (`{@year}`, ...).

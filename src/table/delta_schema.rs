@@ -64,9 +64,7 @@ pub(super) fn new_columns<'a>(
     for record in records {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
         // A record that is not one object is refused by the encoder.
-        let fields = JsonFields::scan_keeping(&record.value, is_new)
-            .or_else(|| JsonFields::parse_keeping(&record.value, is_new).ok());
-        let Some(fields) = fields else {
+        let Ok(fields) = JsonFields::scan_or_parse_keeping(&record.value, is_new) else {
             continue;
         };
         for (name, raw) in fields.iter() {
