@@ -28,6 +28,8 @@
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
 mod broker;
+#[path = "../tests/common/cargo_env.rs"]
+mod cargo_env;
 #[path = "../tests/common/process.rs"]
 #[allow(dead_code)]
 mod process;
@@ -197,18 +199,7 @@ struct Examples {
 
 fn build_examples() -> Examples {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    // The package variables cargo gives this bench would reach build
-    // scripts that watch them (ring's does) and rebuild everything above
-    // them here, and again at the next build from a shell (as
-    // `tests/common::example` does).
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") {
-            build.env_remove(&*name);
-        }
-    }
-    let status = build
+    let status = cargo_env::without_package_vars(&mut Command::new(cargo))
         .args([
             "build",
             "--release",

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "kafka")]
 pub mod broker;
+pub mod cargo_env;
 pub mod channel_source;
 pub mod conformance;
 #[cfg(feature = "delta")]
@@ -139,16 +140,7 @@ pub fn assert_same_rows(got: &[String], want: &[String], what: &str) {
 /// runs this test, so the child always runs the code under test.
 pub fn example(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    // The package variables cargo gives this test would reach build scripts
-    // that watch them (ring's does) and force a rebuild on every run.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_MANIFEST_") {
-            command.env_remove(&*key);
-        }
-    }
-    let status = command
+    let status = cargo_env::without_package_vars(&mut Command::new(cargo))
         .args(["build", "--quiet", "--all-features", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
