@@ -13,11 +13,11 @@
 //! ```
 
 mod csv;
+#[cfg(feature = "parquet")]
+mod json_columns;
 mod jsonl;
 #[cfg(feature = "parquet")]
 mod parquet;
-#[cfg(feature = "parquet")]
-mod whole_numbers;
 
 use std::fmt;
 use std::sync::Arc;

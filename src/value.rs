@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::ControlFlow;
 
 use serde::Deserializer as _;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
@@ -41,23 +42,33 @@ impl<'a> JsonFields<'a> {
 
     /// [`parse_keeping`](Self::parse_keeping) by a plain scan
     /// ([`scan::for_each_field`]) that validates only the kept values: for
-    /// records whose values are checked whole later. `None` when the
+    /// records whose values are checked whole later. The scan stops once
+    /// `wanted` distinct fields are kept (a later field of the same name is
+    /// passed over, as [`get`](Self::get) reads the first). `None` when the
     /// record needs the parse (an unusual layout, or a kept value that is
     /// not valid JSON, which the parse then names).
-    pub(crate) fn scan_keeping(bytes: &'a [u8], keep: impl Fn(&str) -> bool) -> Option<Self> {
-        let mut fields = Vec::new();
+    pub(crate) fn scan_keeping(
+        bytes: &'a [u8],
+        keep: impl Fn(&str) -> bool,
+        wanted: usize,
+    ) -> Option<Self> {
+        let mut fields: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
         let mut plain = true;
         scan::for_each_field(bytes, |key, raw| {
             let Ok(name) = std::str::from_utf8(key) else {
                 plain = false;
-                return;
+                return ControlFlow::Break(());
             };
-            if keep(name) {
+            if keep(name) && !fields.iter().any(|(k, _)| k == name) {
                 match serde_json::from_slice::<&RawValue>(raw) {
                     Ok(value) => fields.push((Cow::Borrowed(name), value)),
                     Err(_) => plain = false,
                 }
             }
+            if !plain || fields.len() >= wanted {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
         })?;
         plain.then_some(Self { fields })
     }
@@ -68,8 +79,9 @@ impl<'a> JsonFields<'a> {
     pub(crate) fn scan_or_parse_keeping(
         bytes: &'a [u8],
         keep: impl Fn(&str) -> bool,
+        wanted: usize,
     ) -> Result<Self, String> {
-        match Self::scan_keeping(bytes, &keep) {
+        match Self::scan_keeping(bytes, &keep, wanted) {
             Some(fields) => Ok(fields),
             None => Self::parse_keeping(bytes, keep),
         }
@@ -249,14 +261,21 @@ mod properties {
             } else {
                 serde_json::to_vec(&object).unwrap()
             };
-            prop_assert!(JsonFields::scan_keeping(&written, keep).is_some());
+            prop_assert!(JsonFields::scan_keeping(&written, keep, usize::MAX).is_some());
             for doc in [&bytes, &written] {
                 let parsed = JsonFields::parse_keeping(doc, keep);
-                if let (Ok(parsed), Some(scanned)) = (parsed, JsonFields::scan_keeping(doc, keep)) {
+                let scanned = JsonFields::scan_keeping(doc, keep, usize::MAX);
+                if let (Ok(parsed), Some(scanned)) = (&parsed, scanned) {
                     let fields = |f: &JsonFields<'_>| -> Vec<(String, String)> {
                         f.iter().map(|(n, raw)| (n.to_string(), raw.get().to_string())).collect()
                     };
-                    prop_assert_eq!(fields(&scanned), fields(&parsed));
+                    prop_assert_eq!(fields(&scanned), fields(parsed));
+                }
+                // Stopping at the first kept field still finds it.
+                let first = JsonFields::scan_keeping(doc, |name| name == "a", 1);
+                if let (Ok(parsed), Some(first)) = (&parsed, first) {
+                    let a = |f: &JsonFields<'_>| f.get("a").map(|raw| raw.get().to_string());
+                    prop_assert_eq!(a(&first), a(parsed));
                 }
             }
         }

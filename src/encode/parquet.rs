@@ -3,8 +3,6 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_json::ReaderBuilder;
-use arrow_json::reader::Decoder;
 use arrow_schema::{Field, Schema, SchemaRef};
 use bytes::{BufMut, BytesMut};
 use parquet::arrow::ArrowWriter;
@@ -12,9 +10,10 @@ use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
-use super::{EncodeError, Encoder, whole_numbers};
+use super::json_columns::JsonColumns;
+use super::{EncodeError, Encoder};
 use crate::record::Record;
-use crate::schema::{Column, arrow_type};
+use crate::schema::{Column, ColumnType, arrow_type};
 
 /// Compression inside Parquet files (per column chunk).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +54,8 @@ pub enum ParquetCompression {
 #[derive(Clone, Debug)]
 pub struct ParquetEncoder {
     schema: SchemaRef,
+    names: Vec<String>,
+    types: Vec<ColumnType>,
     compression: ParquetCompression,
 }
 
@@ -67,6 +68,8 @@ impl ParquetEncoder {
             .collect();
         Self {
             schema: Arc::new(Schema::new(fields)),
+            names: columns.iter().map(|c| c.name.clone()).collect(),
+            types: columns.iter().map(|c| c.column_type).collect(),
             compression: ParquetCompression::Snappy,
         }
     }
@@ -82,56 +85,16 @@ impl ParquetEncoder {
         &self.schema
     }
 
-    fn decoder(&self, rows: usize) -> std::result::Result<Decoder, String> {
-        ReaderBuilder::new(self.schema.clone())
-            .with_batch_size(rows.max(1))
-            .build_decoder()
-            .map_err(|e| e.to_string())
-    }
-
-    /// All records as one batch; the error names the first bad record.
-    fn batch(&self, records: &[Record]) -> std::result::Result<Option<RecordBatch>, EncodeError> {
+    /// All records as one batch, in one pass over their values
+    /// ([`JsonColumns`]); the error names the first bad record.
+    fn batch(&self, records: &[Record]) -> std::result::Result<RecordBatch, EncodeError> {
         let fail = |index: usize, reason: String| EncodeError { index, reason };
-        let mut decoder = self.decoder(records.len()).map_err(|e| fail(0, e))?;
-        let whole: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .filter(|f| f.data_type().is_integer())
-            .map(|f| f.name().as_str())
-            .collect();
+        let mut columns =
+            JsonColumns::new(self.schema.clone(), &self.names, &self.types, records.len());
         for (index, record) in records.iter().enumerate() {
-            if !whole.is_empty() {
-                whole_numbers::check(&record.value, &whole).map_err(|e| fail(index, e))?;
-            }
-            let read = decoder
-                .decode(&record.value)
-                .map_err(|e| fail(index, e.to_string()))?;
-            // One whole object per record: never half of one, two, or none.
-            if read != record.value.len()
-                || decoder.has_partial_record()
-                || decoder.len() != index + 1
-            {
-                return Err(fail(index, "value is not one JSON object".into()));
-            }
+            columns.push(&record.value).map_err(|e| fail(index, e))?;
         }
-        match decoder.flush() {
-            Ok(batch) => Ok(batch),
-            // Values are converted to columns only at flush: find which
-            // record it was by converting them one at a time.
-            Err(e) => {
-                for (index, record) in records.iter().enumerate() {
-                    let mut single = self.decoder(1).map_err(|e| fail(index, e))?;
-                    let checked = single
-                        .decode(&record.value)
-                        .and_then(|_| single.flush().map(|_| ()));
-                    if let Err(e) = checked {
-                        return Err(fail(index, e.to_string()));
-                    }
-                }
-                Err(fail(0, e.to_string()))
-            }
-        }
+        columns.finish().map_err(|e| fail(0, e))
     }
 }
 
@@ -195,7 +158,7 @@ impl Encoder for ParquetEncoder {
         };
         let mut writer = ArrowWriter::try_new(out.writer(), self.schema.clone(), Some(properties))
             .map_err(failed)?;
-        if let Some(batch) = batch {
+        if batch.num_rows() > 0 {
             writer.write(&batch).map_err(failed)?;
         }
         writer.close().map_err(failed)?;

@@ -6,6 +6,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::schema::ColumnType;
 use crate::time::parse_timestamp;
+use crate::value::scan::is_json_number;
 
 /// How a column's cells become JSON values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,59 +99,9 @@ fn write_string(text: &str, out: &mut BytesMut) {
     }
 }
 
-/// True when `s` follows the JSON number grammar exactly.
-fn is_json_number(s: &[u8]) -> bool {
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < s.len() && s[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if s.first() == Some(&b'-') {
-        i += 1;
-    }
-    match s.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(s.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == s.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_number_grammar() {
-        for ok in ["0", "-0", "7", "2568.300049", "1e5", "-1.5E-3", "0.0"] {
-            assert!(is_json_number(ok.as_bytes()), "{ok}");
-        }
-        for bad in [
-            "", "-", "007", "1.", ".5", "1,000", "+1", "1e", "NaN", " 1", "0x1f",
-        ] {
-            assert!(!is_json_number(bad.as_bytes()), "{bad}");
-        }
-    }
 
     fn cell(text: &str) -> String {
         let mut out = BytesMut::new();

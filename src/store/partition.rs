@@ -131,7 +131,8 @@ impl PartitionTemplate {
     ///
     /// [`Encoder::checks_values`]: crate::Encoder::checks_values
     pub(crate) fn scan_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
-        JsonFields::scan_or_parse_keeping(value, |name| self.fields().any(|field| field == name))
+        let keep = |name: &str| self.fields().any(|field| field == name);
+        JsonFields::scan_or_parse_keeping(value, keep, self.fields().count())
     }
 
     /// Whether the template reads the record time (`{@year}`, ...).

@@ -64,7 +64,8 @@ pub(super) fn new_columns<'a>(
     for record in records {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
         // A record that is not one object is refused by the encoder.
-        let Ok(fields) = JsonFields::scan_or_parse_keeping(&record.value, is_new) else {
+        let Ok(fields) = JsonFields::scan_or_parse_keeping(&record.value, is_new, usize::MAX)
+        else {
             continue;
         };
         for (name, raw) in fields.iter() {

@@ -6,13 +6,15 @@
 //! Parquet encoder decodes each record whole) or where only a few values
 //! matter (a fraction in an integer column).
 
+use std::ops::ControlFlow;
+
 /// Calls `field(key, raw value)` for each top-level field of the object
-/// `value`, in document order. `None` when `value` cannot be scanned
-/// plainly: it is not an object, a key holds an escape, or text follows
-/// the object.
+/// `value`, in document order, until it breaks (the rest of the value is
+/// then not looked at). `None` when `value` cannot be scanned plainly: it
+/// is not an object, a key holds an escape, or text follows the object.
 pub(crate) fn for_each_field<'a>(
     value: &'a [u8],
-    mut field: impl FnMut(&'a [u8], &'a [u8]),
+    mut field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
     let mut at = skip_space(value, 0);
     if value.get(at) != Some(&b'{') {
@@ -33,7 +35,9 @@ pub(crate) fn for_each_field<'a>(
         if end == start {
             return None;
         }
-        field(key, &value[start..end]);
+        if field(key, &value[start..end]).is_break() {
+            return Some(());
+        }
         at = skip_space(value, end);
         match value.get(at) {
             Some(b',') => at = skip_space(value, at + 1),
@@ -47,8 +51,14 @@ fn nothing_after(value: &[u8], at: usize) -> Option<()> {
     (skip_space(value, at) == value.len()).then_some(())
 }
 
+/// JSON's whitespace: space, tab, line feed, carriage return (not form
+/// feed, which `u8::is_ascii_whitespace` counts).
+fn is_json_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 fn skip_space(value: &[u8], mut at: usize) -> usize {
-    while value.get(at).is_some_and(|c| c.is_ascii_whitespace()) {
+    while value.get(at).is_some_and(|c| is_json_space(*c)) {
         at += 1;
     }
     at
@@ -74,7 +84,7 @@ fn value_end(value: &[u8], at: usize) -> Option<usize> {
         _ => {
             let scalar = value[at..]
                 .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace());
+                .position(|c| matches!(c, b',' | b'}' | b']') || is_json_space(*c));
             Some(at + scalar.unwrap_or(value.len() - at))
         }
     }
@@ -115,9 +125,59 @@ fn string_end(value: &[u8], at: usize) -> Option<usize> {
     }
 }
 
+/// True when `s` follows the JSON number grammar exactly.
+pub(crate) fn is_json_number(s: &[u8]) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if s.first() == Some(&b'-') {
+        i += 1;
+    }
+    match s.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == s.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_number_grammar() {
+        for ok in ["0", "-0", "7", "2568.300049", "1e5", "-1.5E-3", "0.0"] {
+            assert!(is_json_number(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "", "-", "007", "1.", ".5", "1,000", "+1", "1e", "NaN", " 1", "0x1f",
+        ] {
+            assert!(!is_json_number(bad.as_bytes()), "{bad}");
+        }
+    }
 
     fn scanned(value: &str) -> Option<Vec<(String, String)>> {
         let mut fields = Vec::new();
@@ -125,7 +185,8 @@ mod tests {
             fields.push((
                 String::from_utf8_lossy(k).into_owned(),
                 String::from_utf8_lossy(v).into_owned(),
-            ))
+            ));
+            ControlFlow::Continue(())
         })?;
         Some(fields)
     }
