@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::csv_builder::CsvSourceBuilder;
 use super::csv_cell::{CellType, write_typed_cell};
 use super::csv_checkpoint::{Checkpoint, FileHead};
-use super::csv_reader::{Capped, TOO_LONG, cells};
+use super::csv_reader::{Capped, TOO_LONG};
 use super::{RecordSource, SourceEvent};
 use crate::error::{Error, Result};
 use crate::record::{Position, Record};
@@ -192,12 +192,11 @@ impl CsvSource {
         position: Position,
         crlf: bool,
     ) -> std::result::Result<Record, Bad> {
-        let row = &self.record;
         let multi_line = self.reader.position().line() > position.offset as u64 + 1;
-        if row.len() != self.keys.len() {
+        if self.record.len() != self.keys.len() {
             let why = format!(
                 "{} cells where the header has {}",
-                row.len(),
+                self.record.len(),
                 self.keys.len()
             );
             // Cells and lines both off: a quote that never closes.
@@ -207,18 +206,42 @@ impl CsvSource {
                 Bad::Row(why)
             });
         }
+        // The row's text is checked as UTF-8 once, then read cell by cell;
+        // its buffer goes back to `self.record` for the next row.
+        let row = match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {
+            Ok(row) => row,
+            Err(e) => {
+                let name = &self.names[e.utf8_error().field()];
+                self.record = e.into_byte_record();
+                return Err(Bad::Row(format!("column {name:?} is not valid UTF-8")));
+            }
+        };
+        let record = self.typed_record(&row, position, crlf);
+        self.record = row.into_byte_record();
+        record
+    }
+
+    /// The JSON object of a row, typed by column, with its timestamp.
+    fn typed_record(
+        &mut self,
+        row: &csv::StringRecord,
+        position: Position,
+        crlf: bool,
+    ) -> std::result::Result<Record, Bad> {
+        let last = row.len().saturating_sub(1);
+        let cell = |i: usize| match &row[i] {
+            text if crlf && i == last => text.strip_suffix('\r').unwrap_or(text),
+            text => text,
+        };
         let mut json = BytesMut::with_capacity(row.as_slice().len() + self.keys.len() * 16);
         json.put_u8(b'{');
-        for (i, cell) in cells(row, crlf).enumerate() {
+        for i in 0..row.len() {
             if i > 0 {
                 json.put_u8(b',');
             }
             json.put_slice(&self.keys[i]);
-            let name = &self.names[i];
-            let text = std::str::from_utf8(cell)
-                .map_err(|_| Bad::Row(format!("column {name:?} is not valid UTF-8")))?;
-            write_typed_cell(text, &mut self.types[i], &mut json)
-                .map_err(|why| Bad::Row(format!("column {name:?}: {why}")))?;
+            write_typed_cell(cell(i), &mut self.types[i], &mut json)
+                .map_err(|why| Bad::Row(format!("column {:?}: {why}", self.names[i])))?;
         }
         json.put_u8(b'}');
         // The value keeps only its own bytes: the room reserved above
@@ -230,8 +253,7 @@ impl CsvSource {
         value.shrink_to_fit();
         let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
-            let cell = cells(&self.record, crlf).nth(column).unwrap_or_default();
-            let text = std::str::from_utf8(cell).unwrap_or("");
+            let text = cell(column);
             let millis = parse_timestamp(text).ok_or_else(|| {
                 let name = &self.names[column];
                 Bad::Row(format!(
