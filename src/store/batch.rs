@@ -7,11 +7,11 @@
 //! object per partition path. Groups close whole, so a committed offset is
 //! always a boundary in every partition path (DESIGN invariant 2).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::commit::Recorded;
 use super::rotation::{Buffer, Rotation};
-use crate::record::{Record, SourcePartition};
+use crate::record::{PartitionMap, Record, SourcePartition};
 
 /// The open objects of one source partition, closed together.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ pub(crate) struct Batcher {
     rotation: Rotation,
     max_buffered_bytes: usize,
     encoding_room: EncodingRoom,
-    groups: HashMap<SourcePartition, Group>,
+    groups: PartitionMap<Group>,
     buffered_bytes: usize,
 }
 
@@ -122,7 +122,7 @@ impl Batcher {
             rotation,
             max_buffered_bytes,
             encoding_room,
-            groups: HashMap::new(),
+            groups: PartitionMap::default(),
             buffered_bytes: 0,
         }
     }

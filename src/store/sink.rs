@@ -4,7 +4,7 @@
 //! [`CommitStep`] (encode, then make durable); the positions it reports
 //! durable go back to the pipeline.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use super::keys::{data_object_name, key_too_long};
 use super::landing::{Landing, LandingListener};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::record::{Position, Record, SourcePartition};
+use crate::record::{PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::sink::{RecordSink, SinkStats};
 
@@ -51,10 +51,10 @@ use crate::sink::{RecordSink, SinkStats};
 pub struct LakeSink {
     settings: Arc<SinkSettings>,
     /// Bytes of each source partition's object names (for key limits).
-    name_lens: HashMap<SourcePartition, usize>,
+    name_lens: PartitionMap<usize>,
     /// The last offset accepted from each source partition: offsets must
     /// grow (until a revoke).
-    last_offsets: HashMap<SourcePartition, i64>,
+    last_offsets: PartitionMap<i64>,
     batcher: Batcher,
     in_flight: InFlight,
     /// Groups whose commit failed, retried before anything else.
@@ -82,8 +82,8 @@ impl LakeSink {
             in_flight: InFlight::new(step, settings.commits_in_flight),
             failed: BTreeMap::new(),
             settings,
-            name_lens: HashMap::new(),
-            last_offsets: HashMap::new(),
+            name_lens: PartitionMap::default(),
+            last_offsets: PartitionMap::default(),
             landing: Landing::new(listener),
             stats: SinkStats::default(),
         }
