@@ -32,9 +32,12 @@ pub enum ParquetCompression {
 /// Columns come from the user ([`ParquetEncoder::new`]) or from a crawled
 /// catalog table (`ParquetEncoder::new(table.columns.clone())`), with names kept exactly
 /// (`Adj Close`). Every column is nullable: a record missing a field gets a
-/// null, fields not in the schema are ignored, and a value that does not
-/// fit its column's type (text in a `bigint` column) rejects that record
-/// only. Dates are `YYYY-MM-DD` strings, timestamps ISO 8601 strings.
+/// null, fields not in the schema are ignored (but must be valid JSON),
+/// and a value that does not fit its column's type (text or a fraction in
+/// a `bigint` column, a field named twice) rejects that record only.
+/// Dates are `YYYY-MM-DD` strings, timestamps ISO 8601 strings; a number
+/// written as a string fits a number column. Each object's records are
+/// read in one pass straight into Arrow columns.
 ///
 /// Use it with whole-object compression `none`: Parquet compresses inside.
 ///
