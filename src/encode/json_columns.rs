@@ -248,9 +248,17 @@ fn scalar(token: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{} is not valid JSON: {e}", shown(token)))
 }
 
+/// JSON's number grammar, for `lexical-core`: checked while parsed.
+const JSON: u128 = lexical_core::format::JSON;
+const JSON_FLOATS: lexical_core::ParseFloatOptions = lexical_core::ParseFloatOptions::new();
+const JSON_INTEGERS: lexical_core::ParseIntegerOptions = lexical_core::ParseIntegerOptions::new();
+
 /// A whole number: a JSON number without fraction or exponent, or a string
 /// holding one.
 fn bigint(token: &[u8]) -> Result<Option<i64>, String> {
+    if let Ok(whole) = lexical_core::parse_with_options::<i64, JSON>(token, &JSON_INTEGERS) {
+        return Ok(Some(whole));
+    }
     if is_json_number(token) {
         if token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
             return Err(format!(
@@ -258,15 +266,19 @@ fn bigint(token: &[u8]) -> Result<Option<i64>, String> {
                 shown(token)
             ));
         }
-        return Ok(lexical_core::parse(token).ok());
+        return Ok(None); // past 64 bits
     }
     Ok(string(token)?.and_then(|s| s.parse().ok()))
 }
 
 /// A JSON number, or a string holding one.
 fn double(token: &[u8]) -> Result<Option<f64>, String> {
+    if let Ok(number) = lexical_core::parse_with_options::<f64, JSON>(token, &JSON_FLOATS) {
+        return Ok(Some(number));
+    }
     if is_json_number(token) {
-        return Ok(lexical_core::parse(token).ok());
+        // Out of the double's range: what std's parser makes of it.
+        return Ok(std::str::from_utf8(token).ok().and_then(|s| s.parse().ok()));
     }
     Ok(string(token)?.and_then(|s| s.parse().ok()))
 }
@@ -372,6 +384,44 @@ mod tests {
         let at = batch.column(4).as_primitive::<TimestampMillisecondType>();
         assert_eq!((at.value(0), at.value(2)), (1000, 5));
         assert!(batch.column(5).as_boolean().value(0));
+    }
+
+    #[test]
+    fn numbers_follow_the_json_grammar() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "2568.300049",
+            "1e5",
+            "-1.5E-3",
+            "0.0",
+            "1E+2",
+            "1e400",
+            "-1e-400",
+            "",
+            "-",
+            "007",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "NaN",
+            "Infinity",
+            "0x1f",
+            "1e+",
+            "--1",
+        ] {
+            let token = text.as_bytes();
+            let want: Option<f64> = is_json_number(token).then(|| text.parse().unwrap());
+            assert_eq!(double(token).ok().flatten(), want, "{text}");
+            let whole = is_json_number(token) && !text.contains(['.', 'e', 'E']);
+            assert_eq!(
+                bigint(token).ok().flatten(),
+                whole.then(|| text.parse().unwrap()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct CsvSource {
     /// position just after it.
     pub(super) uncommitted: VecDeque<(i64, csv::Position)>,
     pub(super) record: csv::ByteRecord,
+    /// Where each row's JSON is written before it is copied out at its
+    /// exact size.
+    pub(super) json: BytesMut,
 }
 
 /// How a row failed: only its first line, or all of it, is rejected.
@@ -233,24 +236,22 @@ impl CsvSource {
             text if crlf && i == last => text.strip_suffix('\r').unwrap_or(text),
             text => text,
         };
-        let mut json = BytesMut::with_capacity(row.as_slice().len() + self.keys.len() * 16);
+        let json = &mut self.json;
+        json.clear();
         json.put_u8(b'{');
         for i in 0..row.len() {
             if i > 0 {
                 json.put_u8(b',');
             }
             json.put_slice(&self.keys[i]);
-            write_typed_cell(cell(i), &mut self.types[i], &mut json)
+            write_typed_cell(cell(i), &mut self.types[i], json)
                 .map_err(|why| Bad::Row(format!("column {:?}: {why}", self.names[i])))?;
         }
         json.put_u8(b'}');
-        // The value keeps only its own bytes: the room reserved above
-        // would stay allocated beside every buffered record, uncounted by
-        // `Record::size_hint` (a quarter more than the value for stock
-        // rows), and a `Bytes` of a vector without spare room needs no
-        // second allocation.
-        let mut value = Vec::from(json);
-        value.shrink_to_fit();
+        // The value is copied out at its exact size: spare room would stay
+        // allocated beside every buffered record, uncounted by
+        // `Record::size_hint`.
+        let value = Bytes::copy_from_slice(json);
         let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
             let text = cell(column);

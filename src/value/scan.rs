@@ -51,6 +51,19 @@ fn nothing_after(value: &[u8], at: usize) -> Option<()> {
     (skip_space(value, at) == value.len()).then_some(())
 }
 
+/// The bytes that end a scalar value: a separator, a closing bracket, or
+/// JSON whitespace (a table: one load per byte of the hot loop).
+const ENDS_SCALAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let ends = *b",}] \t\n\r";
+    let mut i = 0;
+    while i < ends.len() {
+        table[ends[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// JSON's whitespace: space, tab, line feed, carriage return (not form
 /// feed, which `u8::is_ascii_whitespace` counts).
 fn is_json_space(c: u8) -> bool {
@@ -71,8 +84,19 @@ fn plain_string(value: &[u8], at: usize) -> Option<(&[u8], usize)> {
         return None;
     }
     let rest = &value[at + 1..];
-    let close = memchr::memchr2(b'"', b'\\', rest)?;
+    let close = quote_or_escape(rest)?;
     (rest[close] == b'"').then(|| (&rest[..close], at + 1 + close + 1))
+}
+
+/// The first `"` or `\\` in `text`. Record strings are short (a ticker, a
+/// date), where a plain loop beats `memchr2`'s setup; past 32 bytes it
+/// hands over to `memchr2`.
+fn quote_or_escape(text: &[u8]) -> Option<usize> {
+    let head = text.len().min(32);
+    match text[..head].iter().position(|c| matches!(c, b'"' | b'\\')) {
+        Some(found) => Some(found),
+        None => memchr::memchr2(b'"', b'\\', &text[head..]).map(|found| head + found),
+    }
 }
 
 /// The end of the value starting at `at` (strings may hold escapes;
@@ -84,7 +108,7 @@ fn value_end(value: &[u8], at: usize) -> Option<usize> {
         _ => {
             let scalar = value[at..]
                 .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || is_json_space(*c));
+                .position(|c| ENDS_SCALAR[usize::from(*c)]);
             Some(at + scalar.unwrap_or(value.len() - at))
         }
     }
@@ -117,7 +141,7 @@ fn nested_end(value: &[u8], at: usize) -> Option<usize> {
 fn string_end(value: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {
-        let next = memchr::memchr2(b'"', b'\\', value.get(i..)?)? + i;
+        let next = quote_or_escape(value.get(i..)?)? + i;
         if value[next] == b'"' {
             return Some(next + 1);
         }
