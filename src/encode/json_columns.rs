@@ -11,9 +11,7 @@
 //!
 //! This replaces arrow-json's decoder (a tape, then columns, then a second
 //! pass of ours for whole numbers), which took over a third of the CPU of a
-//! CSV → Parquet load; conversions of text follow arrow-json's: a number
-//! written as a string fits a number column, and dates and timestamps
-//! outside our own format go through `arrow-cast`'s parsers.
+//! CSV → Parquet load. Tokens become values in [`super::json_values`].
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -22,18 +20,14 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
     TimestampMillisecondBuilder,
 };
-use arrow_array::types::Date32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_cast::parse::{Parser, string_to_datetime};
 use arrow_schema::SchemaRef;
 use serde::de::IgnoredAny;
 
+use super::json_values::{bigint, date, double, shown, string, timestamp};
 use crate::schema::ColumnType;
-use crate::time::parse_timestamp;
 use crate::value::JsonFields;
-use crate::value::scan::{for_each_field, is_json_number};
-
-const MILLIS_PER_DAY: i64 = 86_400_000;
+use crate::value::scan::for_each_field;
 
 /// Arrow columns being filled, one record (JSON object) at a time.
 pub(super) struct JsonColumns<'a> {
@@ -209,117 +203,10 @@ impl Builder {
     }
 }
 
-/// At most 40 bytes of a token, for an error message.
-fn shown(token: &[u8]) -> String {
-    let text = String::from_utf8_lossy(token);
-    match text.char_indices().nth(40) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.into_owned(),
-    }
-}
-
-/// The text of a JSON string token (escapes decoded); `Ok(None)` when the
-/// token is valid JSON but not a string, an error when it is not valid.
-fn string(token: &[u8]) -> Result<Option<std::borrow::Cow<'_, str>>, String> {
-    if let [b'"', inner @ .., b'"'] = token {
-        if inner
-            .iter()
-            .all(|b| *b >= 0x20 && *b != b'\\' && *b != b'"')
-        {
-            return std::str::from_utf8(inner)
-                .map(|s| Some(s.into()))
-                .map_err(|_| "a string is not valid UTF-8".into());
-        }
-        return serde_json::from_slice::<String>(token)
-            .map(|s| Some(s.into()))
-            .map_err(|e| e.to_string());
-    }
-    scalar(token).map(|()| None)
-}
-
-/// Checks a token that is not a string: a number, a literal, or a nested
-/// value (valid JSON, though no column holds it).
-fn scalar(token: &[u8]) -> Result<(), String> {
-    if is_json_number(token) || matches!(token, b"true" | b"false" | b"null") {
-        return Ok(());
-    }
-    serde_json::from_slice::<IgnoredAny>(token)
-        .map(drop)
-        .map_err(|e| format!("{} is not valid JSON: {e}", shown(token)))
-}
-
-/// JSON's number grammar, for `lexical-core`: checked while parsed.
-const JSON: u128 = lexical_core::format::JSON;
-const JSON_FLOATS: lexical_core::ParseFloatOptions = lexical_core::ParseFloatOptions::new();
-const JSON_INTEGERS: lexical_core::ParseIntegerOptions = lexical_core::ParseIntegerOptions::new();
-
-/// A whole number: a JSON number without fraction or exponent, or a string
-/// holding one.
-fn bigint(token: &[u8]) -> Result<Option<i64>, String> {
-    if let Ok(whole) = lexical_core::parse_with_options::<i64, JSON>(token, &JSON_INTEGERS) {
-        return Ok(Some(whole));
-    }
-    if is_json_number(token) {
-        if token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-            return Err(format!(
-                "{} is not a whole number (bigint column)",
-                shown(token)
-            ));
-        }
-        return Ok(None); // past 64 bits
-    }
-    Ok(string(token)?.and_then(|s| s.parse().ok()))
-}
-
-/// A JSON number, or a string holding one.
-fn double(token: &[u8]) -> Result<Option<f64>, String> {
-    if let Ok(number) = lexical_core::parse_with_options::<f64, JSON>(token, &JSON_FLOATS) {
-        return Ok(Some(number));
-    }
-    if is_json_number(token) {
-        // Out of the double's range: what std's parser makes of it.
-        return Ok(std::str::from_utf8(token).ok().and_then(|s| s.parse().ok()));
-    }
-    Ok(string(token)?.and_then(|s| s.parse().ok()))
-}
-
-/// Days since the epoch: a date string (`YYYY-MM-DD`, or what arrow-cast
-/// reads as a date), or a whole number of days.
-fn date(token: &[u8]) -> Result<Option<i32>, String> {
-    if is_json_number(token) {
-        return Ok(lexical_core::parse(token).ok());
-    }
-    let Some(text) = string(token)? else {
-        return Ok(None);
-    };
-    let days = match parse_timestamp(&text).filter(|_| text.len() == 10) {
-        Some(millis) => i32::try_from(millis.div_euclid(MILLIS_PER_DAY)).ok(),
-        None => Date32Type::parse(&text),
-    };
-    Ok(days)
-}
-
-/// Milliseconds since the epoch: a timestamp string (ours, or what
-/// arrow-cast reads, as UTC), or a number of milliseconds.
-fn timestamp(token: &[u8]) -> Result<Option<i64>, String> {
-    if is_json_number(token) {
-        let millis = lexical_core::parse::<i64>(token).ok();
-        return Ok(millis.or_else(|| lexical_core::parse::<f64>(token).ok().map(|m| m as i64)));
-    }
-    let Some(text) = string(token)? else {
-        return Ok(None);
-    };
-    Ok(parse_timestamp(&text).or_else(|| {
-        string_to_datetime(&chrono::Utc, &text)
-            .ok()
-            .map(|t| t.timestamp_millis())
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMillisecondType};
     use arrow_schema::{Field, Schema};
 
     use super::*;
@@ -384,44 +271,6 @@ mod tests {
         let at = batch.column(4).as_primitive::<TimestampMillisecondType>();
         assert_eq!((at.value(0), at.value(2)), (1000, 5));
         assert!(batch.column(5).as_boolean().value(0));
-    }
-
-    #[test]
-    fn numbers_follow_the_json_grammar() {
-        for text in [
-            "0",
-            "-0",
-            "7",
-            "2568.300049",
-            "1e5",
-            "-1.5E-3",
-            "0.0",
-            "1E+2",
-            "1e400",
-            "-1e-400",
-            "",
-            "-",
-            "007",
-            "1.",
-            ".5",
-            "+1",
-            "1e",
-            "NaN",
-            "Infinity",
-            "0x1f",
-            "1e+",
-            "--1",
-        ] {
-            let token = text.as_bytes();
-            let want: Option<f64> = is_json_number(token).then(|| text.parse().unwrap());
-            assert_eq!(double(token).ok().flatten(), want, "{text}");
-            let whole = is_json_number(token) && !text.contains(['.', 'e', 'E']);
-            assert_eq!(
-                bigint(token).ok().flatten(),
-                whole.then(|| text.parse().unwrap()),
-                "{text}"
-            );
-        }
     }
 
     #[test]
