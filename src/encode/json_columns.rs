@@ -25,15 +25,14 @@ use arrow_schema::SchemaRef;
 use serde::de::IgnoredAny;
 
 use super::json_values::{bigint, date, double, shown, string, timestamp};
-use crate::schema::ColumnType;
+use crate::schema::{Column, ColumnType};
 use crate::value::JsonFields;
 use crate::value::scan::for_each_field;
 
 /// Arrow columns being filled, one record (JSON object) at a time.
 pub(super) struct JsonColumns<'a> {
     schema: SchemaRef,
-    names: Vec<&'a str>,
-    types: Vec<ColumnType>,
+    columns: &'a [Column],
     builders: Vec<Builder>,
     /// The raw value of each column in the record being read.
     tokens: Vec<Option<&'a [u8]>>,
@@ -49,21 +48,18 @@ enum Builder {
 }
 
 impl<'a> JsonColumns<'a> {
-    /// Empty columns of `schema` (named `names`, typed `types`), with room
-    /// for `rows` records.
-    pub(super) fn new(
-        schema: SchemaRef,
-        names: &'a [String],
-        types: &[ColumnType],
-        rows: usize,
-    ) -> Self {
-        let builders = types.iter().map(|t| Builder::new(*t, rows)).collect();
+    /// Empty `columns` (their Arrow `schema`), with room for `rows`
+    /// records.
+    pub(super) fn new(schema: SchemaRef, columns: &'a [Column], rows: usize) -> Self {
+        let builders = columns
+            .iter()
+            .map(|c| Builder::new(c.column_type, rows))
+            .collect();
         Self {
             schema,
-            names: names.iter().map(String::as_str).collect(),
-            types: types.to_vec(),
+            columns,
             builders,
-            tokens: vec![None; names.len()],
+            tokens: vec![None; columns.len()],
         }
     }
 
@@ -78,8 +74,8 @@ impl<'a> JsonColumns<'a> {
         for (column, builder) in self.builders.iter_mut().enumerate() {
             let token = self.tokens[column].filter(|t| *t != b"null");
             builder
-                .append(self.types[column], token)
-                .map_err(|why| format!("{}: {why}", self.names[column]))?;
+                .append(self.columns[column].column_type, token)
+                .map_err(|why| format!("{}: {why}", self.columns[column].name))?;
         }
         Ok(())
     }
@@ -95,9 +91,13 @@ impl<'a> JsonColumns<'a> {
         let mut outcome = Ok(());
         let mut next = 0;
         let scanned = for_each_field(value, |key, token| {
-            let column = (self.names.get(next).map(|n| n.as_bytes()) == Some(key))
+            let named = |c: &Column| c.name.as_bytes() == key;
+            let column = self
+                .columns
+                .get(next)
+                .is_some_and(named)
                 .then_some(next)
-                .or_else(|| self.names.iter().position(|n| n.as_bytes() == key));
+                .or_else(|| self.columns.iter().position(named));
             outcome = match column {
                 Some(column) => {
                     next = column + 1;
@@ -118,7 +118,7 @@ impl<'a> JsonColumns<'a> {
     fn parse(&mut self, value: &'a [u8]) -> Result<(), String> {
         let fields = JsonFields::parse(value)?;
         for (name, raw) in fields.iter() {
-            if let Some(column) = self.names.iter().position(|n| *n == name) {
+            if let Some(column) = self.columns.iter().position(|c| c.name == name) {
                 self.set(column, raw.get().as_bytes())?;
             }
         }
@@ -127,7 +127,7 @@ impl<'a> JsonColumns<'a> {
 
     fn set(&mut self, column: usize, token: &'a [u8]) -> Result<(), String> {
         if self.tokens[column].replace(token).is_some() {
-            return Err(format!("field {} appears twice", self.names[column]));
+            return Err(format!("field {} appears twice", self.columns[column].name));
         }
         Ok(())
     }
@@ -212,19 +212,14 @@ mod tests {
     use super::*;
     use crate::schema::arrow_type;
 
-    fn columns(types: &[(&str, ColumnType)]) -> (SchemaRef, Vec<String>, Vec<ColumnType>) {
+    fn read(types: &[(&str, ColumnType)], values: &[&str]) -> Result<RecordBatch, String> {
         let fields: Vec<Field> = types
             .iter()
             .map(|(n, t)| Field::new(*n, arrow_type(*t), true))
             .collect();
-        let names = types.iter().map(|(n, _)| n.to_string()).collect();
-        let types = types.iter().map(|(_, t)| *t).collect();
-        (Arc::new(Schema::new(fields)), names, types)
-    }
-
-    fn read(types: &[(&str, ColumnType)], values: &[&str]) -> Result<RecordBatch, String> {
-        let (schema, names, types) = columns(types);
-        let mut columns = JsonColumns::new(schema, &names, &types, values.len());
+        let declared: Vec<Column> = types.iter().map(|(n, t)| Column::new(*n, *t)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let mut columns = JsonColumns::new(schema, &declared, values.len());
         for value in values {
             columns.push(value.as_bytes())?;
         }
