@@ -55,18 +55,17 @@ fn nothing_after(value: &[u8], at: usize) -> Option<()> {
 /// JSON whitespace (a table: one load per byte of the hot loop).
 const ENDS_SCALAR: [bool; 256] = {
     let mut table = [false; 256];
-    let ends = *b",}] \t\n\r";
-    let mut i = 0;
-    while i < ends.len() {
-        table[ends[i] as usize] = true;
-        i += 1;
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = matches!(byte as u8, b',' | b'}' | b']') || is_json_space(byte as u8);
+        byte += 1;
     }
     table
 };
 
 /// JSON's whitespace: space, tab, line feed, carriage return (not form
 /// feed, which `u8::is_ascii_whitespace` counts).
-fn is_json_space(c: u8) -> bool {
+const fn is_json_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
