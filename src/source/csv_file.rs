@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::csv_builder::CsvSourceBuilder;
 use super::csv_cell::{CellType, write_typed_cell};
 use super::csv_checkpoint::{Checkpoint, FileHead};
-use super::csv_reader::{Capped, TOO_LONG};
+use super::csv_reader::{Capped, TOO_LONG, text_cells};
 use super::{RecordSource, SourceEvent};
 use crate::error::{Error, Result};
 use crate::record::{Position, Record};
@@ -231,20 +231,15 @@ impl CsvSource {
         position: Position,
         crlf: bool,
     ) -> std::result::Result<Record, Bad> {
-        let last = row.len().saturating_sub(1);
-        let cell = |i: usize| match &row[i] {
-            text if crlf && i == last => text.strip_suffix('\r').unwrap_or(text),
-            text => text,
-        };
         let json = &mut self.json;
         json.clear();
         json.put_u8(b'{');
-        for i in 0..row.len() {
+        for (i, text) in text_cells(row, crlf).enumerate() {
             if i > 0 {
                 json.put_u8(b',');
             }
             json.put_slice(&self.keys[i]);
-            write_typed_cell(cell(i), &mut self.types[i], json)
+            write_typed_cell(text, &mut self.types[i], json)
                 .map_err(|why| Bad::Row(format!("column {:?}: {why}", self.names[i])))?;
         }
         json.put_u8(b'}');
@@ -254,7 +249,7 @@ impl CsvSource {
         let value = Bytes::copy_from_slice(json);
         let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
-            let text = cell(column);
+            let text = text_cells(row, crlf).nth(column).unwrap_or_default();
             let millis = parse_timestamp(text).ok_or_else(|| {
                 let name = &self.names[column];
                 Bad::Row(format!(

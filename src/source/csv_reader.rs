@@ -156,6 +156,15 @@ pub(super) fn cells(record: &csv::ByteRecord, crlf: bool) -> impl Iterator<Item 
     })
 }
 
+/// [`cells`] of a record already checked as UTF-8.
+pub(super) fn text_cells(record: &csv::StringRecord, crlf: bool) -> impl Iterator<Item = &str> {
+    let last = record.len().saturating_sub(1);
+    record.iter().enumerate().map(move |(i, cell)| match cell {
+        _ if crlf && i == last => cell.strip_suffix('\r').unwrap_or(cell),
+        _ => cell,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
