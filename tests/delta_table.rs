@@ -411,3 +411,81 @@ async fn a_table_without_declared_columns_takes_them_from_the_first_records() {
         "rows of the inferred table",
     );
 }
+
+/// Timestamp columns are Delta `timestamp`s (declared, inferred from a new
+/// field, and as a partition column) that deltalake reads back as the
+/// instants written; a partition value that is not of its column's type is
+/// refused to the policy, naming the column, instead of entering the log
+/// (where readers would fail on it), and the rest land.
+#[tokio::test(flavor = "multi_thread")]
+async fn timestamps_are_delta_timestamps_and_a_mistyped_partition_value_is_refused() {
+    use streamlake::Position;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let columns = vec![
+        Column::new("At", ColumnType::Timestamp),
+        Column::new("Day", ColumnType::Date),
+        Column::new("n", ColumnType::Bigint),
+    ];
+    let mut sink = LakeSink::builder(lake.clone())
+        .table("ticks")
+        .partition_by("Day={Day}")
+        .table_format(TableFormat::Delta(DeltaOptions::new(columns)))
+        .build()
+        .unwrap();
+    let record =
+        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
+    let records = vec![
+        record(
+            0,
+            r#"{"At":"2024-01-05T10:00:00.250Z","Day":"2024-01-05","n":1,"Seen":"2024-01-06 11:00"}"#,
+        ),
+        record(1, r#"{"At":"2024-01-05 23:59","Day":"2024-01-05","n":2}"#),
+        record(
+            2,
+            r#"{"At":"2024-01-06T00:00:00Z","Day":"yesterday","n":3}"#,
+        ),
+        record(3, r#"{"At":"soon","Day":"2024-01-06","n":4}"#),
+        record(4, r#"{"At":null,"Day":"2024-01-06","n":5}"#),
+    ];
+    let mut rejected = sink.write(records).await.unwrap();
+    rejected.extend(sink.flush().await.unwrap());
+    rejected.sort_by_key(|r| r.position.offset);
+    let offsets: Vec<i64> = rejected.iter().map(|r| r.position.offset).collect();
+    assert_eq!(offsets, [2, 3], "{rejected:?}");
+    assert!(
+        rejected[0]
+            .reason
+            .contains(r#"partition column Day: "yesterday" is not a date"#),
+        "{}",
+        rejected[0].reason
+    );
+    assert!(rejected[1].reason.contains("At"), "{}", rejected[1].reason);
+
+    let read = read_with_deltalake(&dir.path().join("ticks"));
+    assert_eq!(
+        read.schema,
+        ["At:timestamp", "Day:date", "n:long", "Seen:timestamp"]
+    );
+    assert_eq!(read.partition_columns, ["Day"]);
+    let rows: BTreeMap<i64, serde_json::Value> = read
+        .rows
+        .iter()
+        .map(|row| serde_json::from_str::<serde_json::Value>(row).unwrap())
+        .map(|row| (row["n"].as_f64().unwrap() as i64, row))
+        .collect();
+    let shown = |n: i64, field: &str| rows[&n][field].as_str().map(str::to_string);
+    assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [1, 2, 5]);
+    assert_eq!(
+        shown(1, "At").as_deref(),
+        Some("2024-01-05 10:00:00.250000+00:00")
+    );
+    assert_eq!(shown(2, "At").as_deref(), Some("2024-01-05 23:59:00+00:00"));
+    assert_eq!(shown(5, "At"), None);
+    assert_eq!(
+        shown(1, "Seen").as_deref(),
+        Some("2024-01-06 11:00:00+00:00")
+    );
+    assert_eq!(shown(1, "Day").as_deref(), Some("2024-01-05"));
+    assert_eq!(shown(5, "Day").as_deref(), Some("2024-01-06"));
+}

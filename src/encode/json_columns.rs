@@ -80,10 +80,23 @@ impl<'a> JsonColumns<'a> {
         Ok(())
     }
 
-    /// The rows pushed, as one batch.
+    /// The rows pushed, as one batch; a column whose schema type differs
+    /// from its builder's (timestamps in another unit) is cast.
     pub(super) fn finish(mut self) -> Result<RecordBatch, String> {
-        let columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        RecordBatch::try_new(self.schema, columns).map_err(|e| e.to_string())
+        let fields = self.schema.fields();
+        let columns = self
+            .builders
+            .iter_mut()
+            .zip(fields)
+            .map(|(builder, field)| {
+                let array = builder.finish();
+                match array.data_type() == field.data_type() {
+                    true => Ok(array),
+                    false => arrow_cast::cast(&array, field.data_type()).map_err(|e| e.to_string()),
+                }
+            });
+        let columns = columns.collect::<Result<Vec<ArrayRef>, String>>()?;
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| e.to_string())
     }
 
     /// The plain scan: `Ok(false)` when the record needs the parse.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::{BufMut, BytesMut};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
@@ -73,6 +73,23 @@ impl ParquetEncoder {
             columns,
             compression: ParquetCompression::Snappy,
         }
+    }
+
+    /// Timestamp columns as microseconds in UTC (Delta's `timestamp`)
+    /// instead of milliseconds without a time zone.
+    pub(crate) fn utc_microsecond_timestamps(mut self) -> Self {
+        let utc_micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(..) => f.as_ref().clone().with_data_type(utc_micros.clone()),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
+        self
     }
 
     /// Compression inside the file (Snappy by default).

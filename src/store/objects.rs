@@ -32,19 +32,27 @@ pub(crate) fn encode_group(
     group: &Group,
     refused: &mut Vec<Rejected>,
 ) -> Result<Vec<EncodedObject>> {
-    encode_group_with(settings.encoder.as_ref(), settings, group, refused)
+    encode_group_with(
+        settings.encoder.as_ref(),
+        settings,
+        group,
+        |_| true,
+        refused,
+    )
 }
 
 /// [`encode_group`] with another encoder than the settings' (a table
-/// format whose columns grow as new fields arrive).
+/// format whose columns grow as new fields arrive), for the partition
+/// paths `keep` accepts only.
 pub(crate) fn encode_group_with(
     encoder: &dyn Encoder,
     settings: &SinkSettings,
     group: &Group,
+    keep: impl Fn(&str) -> bool,
     refused: &mut Vec<Rejected>,
 ) -> Result<Vec<EncodedObject>> {
     let mut objects = Vec::with_capacity(group.buffers.len());
-    for (path, buffer) in &group.buffers {
+    for (path, buffer) in group.buffers.iter().filter(|(path, _)| keep(path)) {
         if let Some(object) = encode_object(encoder, settings, path, &buffer.records, refused)? {
             objects.push(object);
         }

@@ -29,7 +29,7 @@ pub use super::delta_maintenance::{Optimized, Vacuumed, optimize, vacuum};
 
 use crate::error::{Error, Result};
 use crate::record::SourcePartition;
-use crate::schema::{Column, ColumnType};
+use crate::schema::Column;
 use crate::store::PartitionTemplate;
 
 /// What a Delta table is written with: its columns (the table schema; the
@@ -44,8 +44,8 @@ pub struct DeltaOptions {
 impl DeltaOptions {
     /// A table with these columns (every column nullable), created with
     /// them by the first commit if it does not exist. Timestamp columns
-    /// are not supported yet: declare them as strings. An existing table
-    /// keeps its own schema (new fields are added to it).
+    /// are Delta `timestamp`s (microseconds, UTC). An existing table keeps
+    /// its own schema (new fields are added to it).
     pub fn new(columns: Vec<Column>) -> Self {
         Self {
             columns,
@@ -76,7 +76,7 @@ impl DeltaOptions {
 
     /// Checks the options against the sink's partition template: it may
     /// read record fields only (no record time), each a declared column
-    /// when columns are declared, and no column may be a timestamp.
+    /// when columns are declared.
     pub(crate) fn check(&self, template: &PartitionTemplate) -> Result<()> {
         if template.has_time_parts() {
             return Err(Error::Config(format!(
@@ -86,16 +86,6 @@ impl DeltaOptions {
         }
         if self.columns.is_empty() {
             return Ok(()); // inferred from the first group
-        }
-        if let Some(c) = self
-            .columns
-            .iter()
-            .find(|c| c.column_type == ColumnType::Timestamp)
-        {
-            return Err(Error::Config(format!(
-                "Delta column {:?}: timestamp columns are not supported yet (declare it a string)",
-                c.name
-            )));
         }
         for field in template.fields() {
             if !self.columns.iter().any(|c| c.name == field) {

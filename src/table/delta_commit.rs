@@ -21,9 +21,10 @@ use super::delta_schema;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::lake::WriteMode;
+use crate::record::Record;
 use crate::record::SourcePartition;
 use crate::rejected::Rejected;
-use crate::schema::Column;
+use crate::schema::{Column, ColumnType};
 use crate::store::{
     CommitStep, Group, Recorded, SinkSettings, Written, encode_group_with, put_new,
 };
@@ -181,9 +182,13 @@ impl DeltaCommit {
     ) -> Result<Vec<DataFile>> {
         let s = &self.settings;
         let attempt = uuid::Uuid::new_v4();
-        let encoder = ParquetEncoder::new(data_columns(columns, &self.partition_columns));
+        let mut values = self.partition_values(group, columns, refused);
+        let encoder = ParquetEncoder::new(data_columns(columns, &self.partition_columns))
+            .utc_microsecond_timestamps();
+        let keep = |path: &str| values.contains_key(path);
+        let objects = encode_group_with(&encoder, s, group, keep, refused)?;
         let mut files = Vec::new();
-        for object in encode_group_with(&encoder, s, group, refused)? {
+        for object in objects {
             // Unique per attempt; only characters a URI path keeps as they are.
             let name = format!(
                 "part-{:05}-{:020}-{attempt}.parquet",
@@ -200,26 +205,60 @@ impl DeltaCommit {
                 relative_key,
                 size,
                 records: object.records,
-                partition_values: self.partition_values(group, &object.path),
+                partition_values: values.remove(&object.path).unwrap_or_default(),
             });
         }
         Ok(files)
     }
 
-    /// The partition values of the object at `path`, read from its first
-    /// record (all its records share them: they rendered the same path).
-    fn partition_values(&self, group: &Group, path: &str) -> HashMap<String, Option<String>> {
-        let template = &self.settings.template;
-        let first = group.buffers.get(path).and_then(|b| b.records.first());
-        let fields = first.and_then(|r| template.read_fields(&r.value).ok());
+    /// The partition values of each path of `group`, read from its first
+    /// record (its records rendered the path from the same texts). A path
+    /// whose values are not of their columns' types has its records
+    /// refused instead: the log would hold a value its readers reject.
+    fn partition_values(
+        &self,
+        group: &Group,
+        columns: &[Column],
+        refused: &mut Vec<Rejected>,
+    ) -> HashMap<String, HashMap<String, Option<String>>> {
+        let mut values = HashMap::new();
+        for (path, buffer) in &group.buffers {
+            let Some(first) = buffer.records.first() else {
+                continue;
+            };
+            match self.values_of(first, columns) {
+                Ok(of_path) => {
+                    values.insert(path.clone(), of_path);
+                }
+                Err(reason) => {
+                    refused.extend(buffer.records.iter().map(|r| {
+                        Rejected::new(r.position.clone(), r.value.clone(), reason.clone())
+                    }))
+                }
+            }
+        }
+        values
+    }
+
+    /// The partition values of `record`, in the log's form.
+    fn values_of(
+        &self,
+        record: &Record,
+        columns: &[Column],
+    ) -> std::result::Result<HashMap<String, Option<String>>, String> {
+        let fields = self.settings.template.read_fields(&record.value)?;
         self.partition_columns
             .iter()
             .map(|name| {
-                let value = fields
-                    .as_ref()
-                    .and_then(|f| f.get(name))
-                    .and_then(|raw| scalar_text(raw).map(|t| t.into_owned()));
-                (name.clone(), value)
+                // A partition field only ever null has no type yet.
+                let column = columns
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .cloned()
+                    .unwrap_or_else(|| Column::new(name, ColumnType::String));
+                let text = fields.get(name).and_then(scalar_text);
+                let value = delta_schema::partition_value(&column, text.as_deref())?;
+                Ok((name.clone(), value))
             })
             .collect()
     }

@@ -10,6 +10,7 @@ use deltalake_core::kernel::{DataType, PrimitiveType, StructField, StructType};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::schema::{Column, ColumnType};
+use crate::time::parse_timestamp;
 use crate::value::JsonFields;
 
 /// A column as a (nullable) Delta column.
@@ -19,14 +20,15 @@ pub(super) fn struct_field(column: &Column) -> StructField {
         ColumnType::Bigint => PrimitiveType::Long,
         ColumnType::Double => PrimitiveType::Double,
         ColumnType::Date => PrimitiveType::Date,
-        // Refused for declared columns, never inferred (see `new_columns`).
-        ColumnType::Timestamp | ColumnType::String => PrimitiveType::String,
+        ColumnType::Timestamp => PrimitiveType::Timestamp,
+        ColumnType::String => PrimitiveType::String,
     };
     StructField::new(&column.name, DataType::Primitive(primitive), true)
 }
 
 /// The table's columns in schema order; a column of a type this writer
-/// cannot write (nested, decimal, timestamp, ...) is [`Error::Config`].
+/// cannot write (nested, decimal, timestamp without time zone, ...) is
+/// [`Error::Config`].
 pub(super) fn columns_of(schema: &StructType, table: &str) -> Result<Vec<Column>> {
     schema
         .fields()
@@ -40,6 +42,7 @@ pub(super) fn columns_of(schema: &StructType, table: &str) -> Result<Vec<Column>
                     ColumnType::Double
                 }
                 DataType::Primitive(PrimitiveType::Date) => ColumnType::Date,
+                DataType::Primitive(PrimitiveType::Timestamp) => ColumnType::Timestamp,
                 DataType::Primitive(PrimitiveType::String) => ColumnType::String,
                 other => {
                     return Err(Error::Config(format!(
@@ -55,7 +58,7 @@ pub(super) fn columns_of(schema: &StructType, table: &str) -> Result<Vec<Column>
 
 /// The top-level fields of `records` that are not among `known`, typed
 /// from their values (widened over the records; a field only ever null
-/// waits for a value). Timestamps are kept as strings.
+/// waits for a value).
 pub(super) fn new_columns<'a>(
     records: impl Iterator<Item = &'a Record>,
     known: &[Column],
@@ -72,10 +75,6 @@ pub(super) fn new_columns<'a>(
             let Some(found) = ColumnType::of_json(raw) else {
                 continue;
             };
-            let found = match found {
-                ColumnType::Timestamp => ColumnType::String,
-                other => other,
-            };
             seen.entry(name.to_string())
                 .and_modify(|t| *t = t.widen(found))
                 .or_insert(found);
@@ -84,6 +83,43 @@ pub(super) fn new_columns<'a>(
     seen.into_iter()
         .map(|(name, column_type)| Column::new(name, column_type))
         .collect()
+}
+
+/// A partition column's value as the Delta log holds it (`None`: null),
+/// from the scalar text of the record's field; a text that is not a value
+/// of the column's type is refused, naming both. Every record rendered into
+/// one partition path has the same text, so one check covers them all.
+pub(super) fn partition_value(
+    column: &Column,
+    text: Option<&str>,
+) -> std::result::Result<Option<String>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let value = match column.column_type {
+        ColumnType::String => Some(text.to_string()),
+        ColumnType::Boolean => matches!(text, "true" | "false").then(|| text.to_string()),
+        ColumnType::Bigint => text.parse::<i64>().ok().map(|n| n.to_string()),
+        ColumnType::Double => text
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(|x| x.to_string()),
+        ColumnType::Date => parse_timestamp(text)
+            .filter(|_| text.len() == 10)
+            .map(|_| text.to_string()),
+        // The Delta protocol's form: `2024-01-05 10:00:00.000000`, in UTC.
+        ColumnType::Timestamp => parse_timestamp(text)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+    };
+    value.map(Some).ok_or_else(|| {
+        format!(
+            "partition column {}: {text:?} is not a {} value",
+            column.name,
+            column.column_type.sql_name()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -103,9 +139,35 @@ mod tests {
         assert_eq!(
             new,
             [
-                Column::new("At", ColumnType::String),
+                Column::new("At", ColumnType::Timestamp),
                 Column::new("Volume", ColumnType::Double),
             ]
         );
+    }
+
+    #[test]
+    fn partition_values_take_the_logs_form_and_refuse_what_does_not_fit() {
+        let value = |t, text| partition_value(&Column::new("p", t), Some(text));
+        assert_eq!(value(ColumnType::Bigint, "42"), Ok(Some("42".into())));
+        assert_eq!(value(ColumnType::Double, "1.50"), Ok(Some("1.5".into())));
+        assert_eq!(
+            value(ColumnType::Date, "2024-01-05"),
+            Ok(Some("2024-01-05".into()))
+        );
+        assert_eq!(
+            value(ColumnType::Timestamp, "2024-01-05T10:00:00.25Z"),
+            Ok(Some("2024-01-05 10:00:00.250000".into()))
+        );
+        assert_eq!(value(ColumnType::String, "HSI"), Ok(Some("HSI".into())));
+        assert_eq!(
+            value(ColumnType::Bigint, "abc"),
+            Err(r#"partition column p: "abc" is not a bigint value"#.into())
+        );
+        assert!(value(ColumnType::Bigint, "1.5").is_err());
+        assert!(value(ColumnType::Double, "NaN").is_err());
+        assert!(value(ColumnType::Date, "2024-01-05T10:00").is_err());
+        assert!(value(ColumnType::Boolean, "yes").is_err());
+        let null = partition_value(&Column::new("p", ColumnType::Bigint), None);
+        assert_eq!(null, Ok(None));
     }
 }
