@@ -85,7 +85,7 @@ async fn run(args: Args) -> streamlake::Result<()> {
 
     // Consumer first, in the group before rows arrive: it stops once idle
     // and drained, and an empty topic is drained.
-    let source = KafkaSource::builder(config.clone())
+    let mut source = KafkaSource::builder(config.clone())
         .group(&args.group)
         .topic(&args.topic)
         .build()?;

@@ -100,6 +100,19 @@ pub trait RecordSink: Send {
         let _ = position;
     }
 
+    /// How far earlier runs made `partitions` durable here, when the sink
+    /// itself records it (a table whose log holds source positions): the
+    /// last durable offset of each partition it knows. The pipeline asks on
+    /// every assignment and hands the answer to
+    /// [`RecordSource::resume_after`](crate::RecordSource::resume_after),
+    /// so that records made durable by a run that crashed before its
+    /// source commit are not read again. The default knows nothing: the
+    /// source resumes from its own commits.
+    async fn durable_positions(&mut self, partitions: &[SourcePartition]) -> Result<Vec<Position>> {
+        let _ = partitions;
+        Ok(Vec::new())
+    }
+
     /// What the sink has made durable so far.
     fn stats(&self) -> SinkStats;
 }
@@ -128,6 +141,10 @@ impl<S: RecordSink + ?Sized> RecordSink for Box<S> {
 
     fn skip(&mut self, position: &Position) {
         (**self).skip(position);
+    }
+
+    async fn durable_positions(&mut self, partitions: &[SourcePartition]) -> Result<Vec<Position>> {
+        (**self).durable_positions(partitions).await
     }
 
     fn stats(&self) -> SinkStats {

@@ -114,6 +114,20 @@ pub trait RecordSource: Send {
     async fn backlog(&mut self) -> Result<Vec<Backlog>> {
         Ok(Vec::new())
     }
+
+    /// The sink already holds these positions durably (from
+    /// [`RecordSink::durable_positions`](crate::RecordSink::durable_positions):
+    /// a table commit whose source commit a crash prevented). Resume each
+    /// partition after its position where that is ahead of the source's own
+    /// committed position, and commit it. The pipeline calls this right
+    /// after [`SourceEvent::Assigned`], before the partitions' records are
+    /// read, with the positions of the partitions just assigned (possibly
+    /// none). The default does nothing: the sink then passes over the
+    /// records it holds as they arrive again.
+    async fn resume_after(&mut self, durable: &[Position]) -> Result<()> {
+        let _ = durable;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -128,5 +142,9 @@ impl<S: RecordSource + ?Sized> RecordSource for Box<S> {
 
     async fn backlog(&mut self) -> Result<Vec<Backlog>> {
         (**self).backlog().await
+    }
+
+    async fn resume_after(&mut self, durable: &[Position]) -> Result<()> {
+        (**self).resume_after(durable).await
     }
 }

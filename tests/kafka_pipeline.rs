@@ -159,6 +159,10 @@ impl RecordSource for Watched {
         let _ = self.backlogs.send(backlog.clone());
         Ok(backlog)
     }
+
+    async fn resume_after(&mut self, durable: &[Position]) -> streamlake::Result<()> {
+        self.inner.resume_after(durable).await
+    }
 }
 
 /// A drain job whose topic still lags in partitions another member holds

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{ConsumerGroup, Statistics};
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -28,7 +28,7 @@ use crate::rejected::Rejected;
 pub(super) type Polled = std::result::Result<Record, Rejected>;
 
 /// The position of a polled message.
-fn position(polled: &Polled) -> &Position {
+pub(super) fn position(polled: &Polled) -> &Position {
     match polled {
         Ok(record) => &record.position,
         Err(rejected) => &rejected.position,
@@ -38,14 +38,21 @@ fn position(polled: &Polled) -> &Position {
 /// What the polling thread hands to the source.
 pub(super) enum Event {
     Records(Vec<Polled>),
+    /// Partitions are being assigned; the assignment completes when the
+    /// sender is answered with the sink's durable positions among them
+    /// (or dropped). No sender: answered already (with none).
+    Assigned(
+        Vec<SourcePartition>,
+        Option<std_mpsc::SyncSender<Vec<Position>>>,
+    ),
     /// Partitions are being revoked; the revoke completes when the sender
     /// is answered (or dropped).
     Revoked(Vec<SourcePartition>, std_mpsc::SyncSender<()>),
     Error(rdkafka::error::KafkaError),
 }
 
-/// Consumer context: blocks a revoke until the pipeline has dropped the
-/// revoked partitions' buffers and committed what is durable.
+/// Consumer context: hands each rebalance to the pipeline and waits for it
+/// (see `rebalance.rs`).
 pub(super) struct SourceContext {
     pub(super) events: mpsc::Sender<Event>,
     /// Records polled but not yet handed over.
@@ -58,9 +65,9 @@ pub(super) struct SourceContext {
     pub(super) holding: tokio::sync::watch::Sender<usize>,
     /// Every topic ever assigned to this member (for pattern subscriptions).
     pub(super) topics_seen: Mutex<BTreeSet<String>>,
-    /// Assignments not yet handed to the pipeline (as
-    /// [`SourceEvent::Assigned`](crate::SourceEvent::Assigned)).
-    pub(super) assignments: Mutex<Vec<Vec<SourcePartition>>>,
+    /// Positions an assignment started after (the sink held them durably
+    /// beyond the group's commit), not yet committed.
+    pub(super) resumed: Mutex<Vec<Position>>,
     /// The group state librdkafka last reported (statistics).
     pub(super) group_state: Mutex<Option<ConsumerGroup>>,
     /// Per partition: the offset of the last record polled and the
@@ -80,7 +87,7 @@ impl SourceContext {
             assigned: AtomicBool::new(false),
             holding: tokio::sync::watch::Sender::new(0),
             topics_seen: Mutex::new(BTreeSet::new()),
-            assignments: Mutex::new(Vec::new()),
+            resumed: Mutex::new(Vec::new()),
             group_state: Mutex::new(None),
             skips: Mutex::new(HashMap::new()),
         }
@@ -143,67 +150,6 @@ impl ClientContext for SourceContext {
     }
 }
 
-impl ConsumerContext for SourceContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let holding = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        self.holding.send_replace(holding);
-        if let Rebalance::Assign(list) = rebalance {
-            self.assigned.store(true, Ordering::Relaxed);
-            self.assignments
-                .lock()
-                .expect("assignments poisoned")
-                .push(partitions(list));
-            let mut seen = self.topics_seen.lock().expect("topics poisoned");
-            for e in list.elements() {
-                if !seen.contains(e.topic()) {
-                    seen.insert(e.topic().to_string());
-                }
-            }
-        }
-    }
-
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let list = match rebalance {
-            Rebalance::Revoke(list) => list,
-            Rebalance::Assign(list) => {
-                tracing::info!("assigned {}", names(&partitions(list)));
-                return;
-            }
-            Rebalance::Error(e) => {
-                tracing::warn!("rebalance failed: {e}");
-                return;
-            }
-        };
-        let revoked = partitions(list);
-        // Nothing to hand over when the source is gone (the consumer is
-        // closing as it is dropped, possibly on an async runtime thread).
-        if revoked.is_empty() || self.events.is_closed() {
-            return;
-        }
-        // Never hand over what was polled for a partition we are losing.
-        self.pending
-            .lock()
-            .expect("pending records poisoned")
-            .retain(|p| !revoked.contains(&position(p).source_partition()));
-        let (ack, acked) = std_mpsc::sync_channel(1);
-        tracing::info!(
-            "revoking {}: waiting for the pipeline to drop and commit",
-            names(&revoked)
-        );
-        if self
-            .events
-            .blocking_send(Event::Revoked(revoked, ack))
-            .is_ok()
-            && acked.recv_timeout(self.revoke_timeout) == Err(std_mpsc::RecvTimeoutError::Timeout)
-        {
-            tracing::warn!(
-                "revoke went ahead after {:?} without the pipeline",
-                self.revoke_timeout
-            );
-        }
-    }
-}
-
 /// `stock/0, stock/1`: partitions as a log line names them.
 pub(super) fn names(partitions: &[SourcePartition]) -> String {
     if partitions.is_empty() {
@@ -216,7 +162,8 @@ pub(super) fn names(partitions: &[SourcePartition]) -> String {
         .join(", ")
 }
 
-fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
+/// The partitions of a list librdkafka handed over.
+pub(super) fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
     list.elements()
         .iter()
         .map(|e| SourcePartition::new(e.topic(), e.partition()))

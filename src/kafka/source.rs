@@ -1,6 +1,6 @@
 //! [`KafkaSource`]: a consumer-group member that commits only durable offsets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread::JoinHandle;
@@ -28,7 +28,9 @@ use crate::source::{Backlog, RecordSource, SourceEvent};
 /// - On a rebalance the revoke is held until the pipeline has dropped the
 ///   revoked partitions' buffered records and committed what was durable
 ///   ([`SourceEvent::Revoked`]); newly assigned partitions resume from the
-///   group's committed offset.
+///   group's committed offset, or after the sink's durable position when
+///   that is ahead ([`RecordSource::resume_after`]: a table that holds
+///   what a crashed run did not commit to Kafka).
 /// - Rebalancing is incremental (`partition.assignment.strategy` defaults
 ///   to `cooperative-sticky`): only partitions that change owner are revoked.
 /// - When the pipeline stops pulling, the consumer pauses its partitions
@@ -52,6 +54,12 @@ pub struct KafkaSource {
     pub(super) consumer: Arc<BaseConsumer<SourceContext>>,
     pub(super) events: mpsc::Receiver<Event>,
     pub(super) revoke_ack: Option<std_mpsc::SyncSender<()>>,
+    /// The assignment waiting for the sink's durable positions.
+    pub(super) assign_reply: Option<std_mpsc::SyncSender<Vec<Position>>>,
+    /// Events taken from the polling thread before the pipeline polled
+    /// (by [`wait_for_assignment`](Self::wait_for_assignment)): handed
+    /// over first.
+    pub(super) stashed: VecDeque<Event>,
     /// Partitions being revoked: committed once more, then forgotten.
     pub(super) revoking: Vec<SourcePartition>,
     /// Durable positions not yet committed (a failed commit is retried).
@@ -97,10 +105,33 @@ impl KafkaSource {
     /// that must be in the group before records arrive (a producer in the
     /// same program, [`StartFrom::Latest`](super::StartFrom::Latest)). Fails with [`Error::Stalled`]
     /// naming the group after `timeout`.
-    pub async fn wait_for_assignment(&self, timeout: Duration) -> Result<()> {
+    ///
+    /// Nothing asks the sink while this waits: partitions assigned now
+    /// resume from the group's committed offsets, not after a sink's
+    /// [durable positions](RecordSource::resume_after) (a Delta sink passes
+    /// over what its table holds instead). The assignment and whatever
+    /// else arrived are handed to the pipeline by the next
+    /// [`poll`](RecordSource::poll).
+    pub async fn wait_for_assignment(&mut self, timeout: Duration) -> Result<()> {
         let mut holding = self.consumer.context().holding.subscribe();
-        match tokio::time::timeout(timeout, holding.wait_for(|n| *n > 0)).await {
-            Ok(Ok(_)) => Ok(()),
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                let event = tokio::select! {
+                    held = holding.wait_for(|n| *n > 0) => return held.is_ok(),
+                    event = self.events.recv() => event,
+                };
+                match event {
+                    Some(Event::Assigned(partitions, Some(reply))) => {
+                        let _ = reply.send(Vec::new());
+                        self.stashed.push_back(Event::Assigned(partitions, None));
+                    }
+                    Some(event) => self.stashed.push_back(event),
+                    None => return false,
+                }
+            }
+        });
+        match waited.await {
+            Ok(true) => Ok(()),
             _ => Err(Error::Stalled {
                 what: format!("Kafka consumer group {} on {}", self.group, self.brokers),
                 reason: format!(
@@ -130,19 +161,20 @@ impl RecordSource for KafkaSource {
             }
             let _ = ack.send(());
         }
-        let assigned = {
-            let mut queue = self.consumer.context().assignments.lock();
-            let queue = queue.as_mut().expect("assignments poisoned");
-            (!queue.is_empty()).then(|| queue.remove(0))
-        };
-        if let Some(partitions) = assigned {
-            return Ok(SourceEvent::Assigned(partitions));
+        // The pipeline did not ask the sink about the last assignment: it
+        // resumes from the group's committed offsets.
+        if let Some(reply) = self.assign_reply.take() {
+            let _ = reply.send(Vec::new());
         }
+        self.commit_resumed().await?;
         if !self.leftover.is_empty() {
             return Ok(self.hand_over(Vec::new(), max_records));
         }
         // Cancel-safe: a batch not received stays in the channel.
-        let event = tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await;
+        let event = match self.stashed.pop_front() {
+            Some(event) => Ok(Some(event)),
+            None => tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await,
+        };
         // A polling thread holding back (the channel was full) may go on.
         if let Some(thread) = &self.thread {
             thread.thread().unpark();
@@ -154,6 +186,10 @@ impl RecordSource for KafkaSource {
             Err(_) => Ok(SourceEvent::Idle),
             Ok(None) => Ok(SourceEvent::End),
             Ok(Some(Event::Records(records))) => Ok(self.hand_over(records, max_records)),
+            Ok(Some(Event::Assigned(partitions, reply))) => {
+                self.assign_reply = reply;
+                Ok(SourceEvent::Assigned(partitions))
+            }
             Ok(Some(Event::Revoked(partitions, ack))) => {
                 tracing::debug!("handing over the revoke of {}", names(&partitions));
                 self.leftover.retain(|p| {
@@ -218,9 +254,36 @@ impl RecordSource for KafkaSource {
     async fn backlog(&mut self) -> Result<Vec<Backlog>> {
         group::backlog_async(&self.consumer, &self.all_topics()).await
     }
+
+    /// Completes the assignment just reported: its partitions start after
+    /// the sink's positions where those are ahead of the group's commit.
+    async fn resume_after(&mut self, durable: &[Position]) -> Result<()> {
+        if let Some(reply) = self.assign_reply.take() {
+            let _ = reply.send(durable.to_vec());
+        }
+        Ok(())
+    }
 }
 
 impl KafkaSource {
+    /// Commits the positions an assignment started after (durable in the
+    /// sink, ahead of the group's commit), so that the group's committed
+    /// offsets reach them even when no record follows.
+    async fn commit_resumed(&mut self) -> Result<()> {
+        let resumed = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .resumed
+                .lock()
+                .expect("resumed poisoned"),
+        );
+        if resumed.is_empty() {
+            return Ok(());
+        }
+        self.commit(&resumed).await
+    }
+
     /// At most `max` records: what was left over from the last batch, then
     /// `records`; the rest is kept for the next call.
     fn hand_over(&mut self, records: Vec<Polled>, max: usize) -> SourceEvent {
@@ -260,8 +323,13 @@ impl Drop for KafkaSource {
         if let Some(ack) = self.revoke_ack.take() {
             let _ = ack.send(());
         }
+        self.assign_reply = None;
         // Unblock a revoke waiting to hand over its event, then let the thread end.
-        while let Ok(event) = self.events.try_recv() {
+        let stashed = std::mem::take(&mut self.stashed);
+        for event in stashed
+            .into_iter()
+            .chain(std::iter::from_fn(|| self.events.try_recv().ok()))
+        {
             if let Event::Revoked(_, ack) = event {
                 let _ = ack.send(());
             }

@@ -221,6 +221,8 @@ impl KafkaSourceBuilder {
             consumer,
             events,
             revoke_ack: None,
+            assign_reply: None,
+            stashed: Default::default(),
             revoking: Vec::new(),
             to_commit: BTreeMap::new(),
             stop,

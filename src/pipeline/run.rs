@@ -83,9 +83,7 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
                         break;
                     }
                 }
-                SourceEvent::Assigned(partitions) => {
-                    self.notify(&PipelineEvent::Assigned(&partitions));
-                }
+                SourceEvent::Assigned(partitions) => self.assigned(&partitions).await?,
                 SourceEvent::Revoked(partitions) => {
                     // Commit what is durable while the partitions are still
                     // ours, then drop the rest; the revoke completes after.
@@ -103,6 +101,15 @@ impl<S: RecordSource, K: RecordSink> Run<S, K> {
         self.commit_durable().await?;
         self.progress(true);
         Ok(self.current())
+    }
+
+    /// New partitions: they resume after what the sink already holds, and
+    /// observers hear of them.
+    async fn assigned(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        let durable = self.p.sink.durable_positions(partitions).await?;
+        self.p.source.resume_after(&durable).await?;
+        self.notify(&PipelineEvent::Assigned(partitions));
+        Ok(())
     }
 
     async fn records(&mut self, records: Vec<Record>, rejected: Vec<Rejected>) -> Result<()> {

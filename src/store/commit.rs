@@ -20,7 +20,7 @@ use super::marker::{self, GroupMarker, MarkerObject};
 use super::objects::{EncodedObject, encode_group};
 use super::upload::{PutOutcome, put_new};
 use crate::error::{Error, Result};
-use crate::record::SourcePartition;
+use crate::record::{Position, SourcePartition};
 use crate::rejected::Rejected;
 
 /// What committing one group wrote.
@@ -60,6 +60,14 @@ pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
         sp: &SourcePartition,
         first_offset: i64,
     ) -> Result<Option<Recorded>>;
+
+    /// The last offsets of `partitions` that earlier runs made durable,
+    /// when this step records source positions itself (a table's log);
+    /// none otherwise.
+    async fn durable_positions(&self, partitions: &[SourcePartition]) -> Result<Vec<Position>> {
+        let _ = partitions;
+        Ok(Vec::new())
+    }
 
     /// Encodes and writes `group`; records the encoder refuses go to
     /// `refused`. Durable once this returns `Ok`.

@@ -374,6 +374,10 @@ impl RecordSink for LakeSink {
         }
     }
 
+    async fn durable_positions(&mut self, partitions: &[SourcePartition]) -> Result<Vec<Position>> {
+        self.in_flight.step().durable_positions(partitions).await
+    }
+
     fn stats(&self) -> SinkStats {
         SinkStats {
             buffered_bytes: self.batcher.buffered_bytes(),

@@ -22,7 +22,7 @@ use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::lake::WriteMode;
 use crate::record::Record;
-use crate::record::SourcePartition;
+use crate::record::{Position, SourcePartition};
 use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
 use crate::store::{
@@ -354,6 +354,22 @@ impl CommitStep for DeltaCommit {
             }
             _ => None,
         })
+    }
+
+    /// The table's `txn` versions for `partitions`: the source resumes
+    /// after them.
+    async fn durable_positions(&self, partitions: &[SourcePartition]) -> Result<Vec<Position>> {
+        let guard = self.latest().await?;
+        let Some(table) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut durable = Vec::new();
+        for sp in partitions {
+            if let Some(version) = self.committed(table, sp).await? {
+                durable.push(sp.at(version));
+            }
+        }
+        Ok(durable)
     }
 
     async fn commit(
