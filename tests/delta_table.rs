@@ -489,3 +489,31 @@ async fn timestamps_are_delta_timestamps_and_a_mistyped_partition_value_is_refus
     assert_eq!(shown(1, "Day").as_deref(), Some("2024-01-05"));
     assert_eq!(shown(5, "Day").as_deref(), Some("2024-01-06"));
 }
+
+/// Every 100th version gets a checkpoint (Delta's default
+/// `delta.checkpointInterval`), so a reader's log replay stays short; the
+/// table read from it holds every record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_is_written_at_the_hundredth_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    // A group closes when one of its three objects reaches 10 records
+    // (28 records): 108 commits after the create (version 0).
+    let records = numbered_records(3_000, 1);
+    write_delta(&lake, &records, 10, 100).await;
+    let log = dir.path().join("stock/_delta_log");
+    assert!(
+        log.join("00000000000000000099.checkpoint.parquet").exists(),
+        "no checkpoint at version 99 in {}",
+        log.display()
+    );
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(last["version"], 99, "{last}");
+    let read = read_with_deltalake(&dir.path().join("stock"));
+    assert_same_rows(
+        &read.rows,
+        &expected_rows(&records),
+        "rows read through the checkpoint",
+    );
+}
