@@ -285,7 +285,7 @@ impl DeltaCommit {
             let partitions = &self.partition_columns;
             *guard = Some(delta_log::create(&self.log_store, name, columns, partitions).await?);
         }
-        let table = guard.as_ref().expect("created above");
+        let table = guard.as_mut().expect("created above");
         if let Some(version) = self.committed(table, sp).await? {
             if version >= group.first_offset {
                 return Err(Error::Conflict {
@@ -316,7 +316,10 @@ impl DeltaCommit {
                 let what = format!("{name}: committing {sp} up to {}", group.boundary());
                 table_error(what, e)
             })?;
-        Ok(committed.version())
+        // The table as this commit left it: the next refresh reads only
+        // what others committed since.
+        table.state = Some(committed.snapshot);
+        Ok(committed.version)
     }
 }
 
