@@ -517,3 +517,57 @@ async fn a_checkpoint_is_written_at_the_hundredth_version() {
         "rows read through the checkpoint",
     );
 }
+
+/// Delta compares column names ignoring case: a field that differs from a
+/// column (or from another new field) only in case cannot become a column
+/// of its own. Such a record is refused to the policy, naming the field,
+/// instead of failing every commit of its group again and again (or
+/// having that field silently dropped); the rest land.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_differing_from_a_column_only_in_case_is_refused_not_a_failed_commit() {
+    use streamlake::Position;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let mut sink = delta_sink(&lake, 100_000);
+    let record =
+        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
+    let records = vec![
+        record(0, r#"{"Index":"HSI","p":0,"o":0,"pad":"","Note":"a"}"#),
+        record(1, r#"{"Index":"HSI","p":0,"o":1,"pad":"","PAD":"x"}"#),
+        record(2, r#"{"Index":"HSI","p":0,"o":2,"pad":"","note":"b"}"#),
+        record(3, r#"{"Index":"NYA","p":0,"o":3,"pad":"","Note":null}"#),
+    ];
+    let mut rejected = sink.write(records.clone()).await.unwrap();
+    rejected.extend(sink.flush().await.unwrap());
+    rejected.sort_by_key(|r| r.position.offset);
+    let offsets: Vec<i64> = rejected.iter().map(|r| r.position.offset).collect();
+    assert_eq!(offsets, [1, 2], "{rejected:?}");
+    assert!(
+        rejected[0].reason.contains("PAD") && rejected[0].reason.contains("case"),
+        "{}",
+        rejected[0].reason
+    );
+    assert!(
+        rejected[1].reason.contains("note"),
+        "{}",
+        rejected[1].reason
+    );
+
+    let read = read_with_deltalake(&dir.path().join("stock"));
+    assert_eq!(
+        read.schema,
+        [
+            "Index:string",
+            "p:long",
+            "o:long",
+            "pad:string",
+            "Note:string"
+        ]
+    );
+    let want = [records[0].clone(), records[3].clone()];
+    assert_same_rows(
+        &read.rows,
+        &expected_rows(&want),
+        "rows without the clashing records",
+    );
+}

@@ -36,6 +36,9 @@ pub(super) struct JsonColumns<'a> {
     builders: Vec<Builder>,
     /// The raw value of each column in the record being read.
     tokens: Vec<Option<&'a [u8]>>,
+    /// Names a field outside `columns` must not equal ignoring case (a
+    /// Delta table's columns: its names ignore case).
+    case_variants_refused: &'a [String],
 }
 
 enum Builder {
@@ -60,7 +63,15 @@ impl<'a> JsonColumns<'a> {
             columns,
             builders,
             tokens: vec![None; columns.len()],
+            case_variants_refused: &[],
         }
+    }
+
+    /// Refuses a record with a field outside the columns whose name equals
+    /// one of `names` ignoring case only.
+    pub(super) fn refusing_case_variants_of(mut self, names: &'a [String]) -> Self {
+        self.case_variants_refused = names;
+        self
     }
 
     /// Appends the record `value` as one row. On error the columns are
@@ -116,7 +127,7 @@ impl<'a> JsonColumns<'a> {
                     next = column + 1;
                     self.set(column, token)
                 }
-                None => other_field(key, token),
+                None => self.other_field(key, token),
             };
             match outcome {
                 Ok(()) => ControlFlow::Continue(()),
@@ -131,11 +142,43 @@ impl<'a> JsonColumns<'a> {
     fn parse(&mut self, value: &'a [u8]) -> Result<(), String> {
         let fields = JsonFields::parse(value)?;
         for (name, raw) in fields.iter() {
-            if let Some(column) = self.columns.iter().position(|c| c.name == name) {
-                self.set(column, raw.get().as_bytes())?;
+            match self.columns.iter().position(|c| c.name == name) {
+                Some(column) => self.set(column, raw.get().as_bytes())?,
+                None => self.refuse_case_variant(name)?,
             }
         }
         Ok(())
+    }
+
+    /// A field outside the columns: skipped, but it must be valid JSON and
+    /// not a case variant of a name refused so.
+    fn other_field(&self, key: &[u8], token: &[u8]) -> Result<(), String> {
+        let key = std::str::from_utf8(key)
+            .ok()
+            .filter(|key| key.bytes().all(|b| b >= 0x20))
+            .ok_or("a field name is not valid JSON text")?;
+        self.refuse_case_variant(key)?;
+        serde_json::from_slice::<IgnoredAny>(token)
+            .map(drop)
+            .map_err(|e| format!("field {key}: {e}"))
+    }
+
+    fn refuse_case_variant(&self, name: &str) -> Result<(), String> {
+        if self.case_variants_refused.is_empty() {
+            return Ok(());
+        }
+        let lower = name.to_lowercase();
+        let variant = self
+            .case_variants_refused
+            .iter()
+            .find(|n| n.as_str() != name && n.to_lowercase() == lower);
+        match variant {
+            Some(column) => Err(format!(
+                "field {name} differs from column {column} only in case (Delta column names \
+                 ignore case)"
+            )),
+            None => Ok(()),
+        }
     }
 
     fn set(&mut self, column: usize, token: &'a [u8]) -> Result<(), String> {
@@ -144,17 +187,6 @@ impl<'a> JsonColumns<'a> {
         }
         Ok(())
     }
-}
-
-/// A field outside the schema: skipped, but it must be valid JSON.
-fn other_field(key: &[u8], token: &[u8]) -> Result<(), String> {
-    let key_is_text = std::str::from_utf8(key).is_ok() && key.iter().all(|b| *b >= 0x20);
-    if !key_is_text {
-        return Err("a field name is not valid JSON text".into());
-    }
-    serde_json::from_slice::<IgnoredAny>(token)
-        .map(drop)
-        .map_err(|e| format!("field {}: {e}", String::from_utf8_lossy(key)))
 }
 
 impl Builder {
@@ -305,5 +337,36 @@ mod tests {
             let err = read(&types, &[bad]).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+    #[test]
+    fn refuses_case_variants_of_the_names_given_by_scan_and_by_parse() {
+        let declared = [Column::new("pad", ColumnType::String)];
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "pad",
+            arrow_type(ColumnType::String),
+            true,
+        )]));
+        let names = ["pad".to_string(), "Index".to_string()];
+        let push = |value: &str| {
+            JsonColumns::new(schema.clone(), &declared, 1)
+                .refusing_case_variants_of(&names)
+                .push(value.as_bytes())
+        };
+        assert_eq!(
+            push(r#"{"pad":"","Index":"HSI"}"#),
+            Ok(()),
+            "the names themselves"
+        );
+        let err = push(r#"{"pad":"","PAD":"x"}"#).unwrap_err();
+        assert!(
+            err.contains("field PAD differs from column pad only in case"),
+            "{err}"
+        );
+        // An escaped key is read by the parse.
+        let err = push(r#"{"pad":"","\u0069ndex":"HSI"}"#).unwrap_err();
+        assert!(
+            err.contains("field index differs from column Index"),
+            "{err}"
+        );
     }
 }

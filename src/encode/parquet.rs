@@ -59,6 +59,8 @@ pub struct ParquetEncoder {
     schema: SchemaRef,
     columns: Vec<Column>,
     compression: ParquetCompression,
+    /// See [`refusing_case_variants_of`](Self::refusing_case_variants_of).
+    case_variants_refused: Vec<String>,
 }
 
 impl ParquetEncoder {
@@ -72,7 +74,16 @@ impl ParquetEncoder {
             schema: Arc::new(Schema::new(fields)),
             columns,
             compression: ParquetCompression::Snappy,
+            case_variants_refused: Vec::new(),
         }
+    }
+
+    /// Refuses a record with a field that is not a column but equals one of
+    /// `names` ignoring case (a Delta table's column names ignore case: such
+    /// a field can become no column of its own).
+    pub(crate) fn refusing_case_variants_of(mut self, names: Vec<String>) -> Self {
+        self.case_variants_refused = names;
+        self
     }
 
     /// Timestamp columns as microseconds in UTC (Delta's `timestamp`)
@@ -107,7 +118,8 @@ impl ParquetEncoder {
     /// ([`JsonColumns`]); the error names the first bad record.
     fn batch(&self, records: &[Record]) -> std::result::Result<RecordBatch, EncodeError> {
         let fail = |index: usize, reason: String| EncodeError { index, reason };
-        let mut columns = JsonColumns::new(self.schema.clone(), &self.columns, records.len());
+        let mut columns = JsonColumns::new(self.schema.clone(), &self.columns, records.len())
+            .refusing_case_variants_of(&self.case_variants_refused);
         for (index, record) in records.iter().enumerate() {
             columns.push(&record.value).map_err(|e| fail(index, e))?;
         }

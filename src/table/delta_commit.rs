@@ -184,7 +184,8 @@ impl DeltaCommit {
         let attempt = uuid::Uuid::new_v4();
         let mut values = self.partition_values(group, columns, refused);
         let encoder = ParquetEncoder::new(data_columns(columns, &self.partition_columns))
-            .utc_microsecond_timestamps();
+            .utc_microsecond_timestamps()
+            .refusing_case_variants_of(columns.iter().map(|c| c.name.clone()).collect());
         let keep = |path: &str| values.contains_key(path);
         let objects = encode_group_with(&encoder, s, group, keep, refused)?;
         let mut files = Vec::new();

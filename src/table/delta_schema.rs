@@ -58,12 +58,15 @@ pub(super) fn columns_of(schema: &StructType, table: &str) -> Result<Vec<Column>
 
 /// The top-level fields of `records` that are not among `known`, typed
 /// from their values (widened over the records; a field only ever null
-/// waits for a value).
+/// waits for a value). Delta's column names ignore case: a field that
+/// equals a known column or an earlier new field ignoring case only
+/// becomes no column (the encoder refuses its record).
 pub(super) fn new_columns<'a>(
     records: impl Iterator<Item = &'a Record>,
     known: &[Column],
 ) -> Vec<Column> {
-    let mut seen: BTreeMap<String, ColumnType> = BTreeMap::new();
+    // By lower-case name: the first spelling and the type.
+    let mut seen: BTreeMap<String, (String, ColumnType)> = BTreeMap::new();
     for record in records {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
         // A record that is not one object is refused by the encoder.
@@ -75,12 +78,19 @@ pub(super) fn new_columns<'a>(
             let Some(found) = ColumnType::of_json(raw) else {
                 continue;
             };
-            seen.entry(name.to_string())
-                .and_modify(|t| *t = t.widen(found))
-                .or_insert(found);
+            let lower = name.to_lowercase();
+            if known.iter().any(|c| c.name.to_lowercase() == lower) {
+                continue;
+            }
+            let (spelling, column_type) = seen
+                .entry(lower)
+                .or_insert_with(|| (name.to_string(), found));
+            if spelling == name {
+                *column_type = column_type.widen(found);
+            }
         }
     }
-    seen.into_iter()
+    seen.into_values()
         .map(|(name, column_type)| Column::new(name, column_type))
         .collect()
 }
