@@ -571,3 +571,136 @@ async fn a_field_differing_from_a_column_only_in_case_is_refused_not_a_failed_co
         "rows without the clashing records",
     );
 }
+
+/// A delta-rs log store handed in by the user, counting the commits it
+/// writes: the default log store over a file system that honours
+/// conditional creates.
+#[derive(Debug)]
+struct CountingLogStore {
+    inner: streamlake::table::delta::deltalake_core::logstore::LogStoreRef,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+mod counting {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use bytes::Bytes;
+    use delta::DeltaResult;
+    use delta::kernel::transaction::TransactionError;
+    use delta::logstore::{CommitOrBytes, LogStore, LogStoreConfig};
+    use streamlake::object_store::ObjectStore;
+    use streamlake::object_store::path::Path;
+    use streamlake::table::delta::deltalake_core as delta;
+
+    #[async_trait::async_trait]
+    impl LogStore for super::CountingLogStore {
+        // The inner store's name: delta-rs hands the default log store the
+        // commit's bytes (a conditional put), others a temporary file.
+        fn name(&self) -> String {
+            self.inner.name()
+        }
+        async fn read_commit_entry(&self, version: u64) -> DeltaResult<Option<Bytes>> {
+            self.inner.read_commit_entry(version).await
+        }
+        async fn write_commit_entry(
+            &self,
+            version: u64,
+            commit: CommitOrBytes,
+            operation: uuid::Uuid,
+        ) -> Result<(), TransactionError> {
+            self.inner
+                .write_commit_entry(version, commit, operation)
+                .await?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        async fn abort_commit_entry(
+            &self,
+            version: u64,
+            commit: CommitOrBytes,
+            operation: uuid::Uuid,
+        ) -> Result<(), TransactionError> {
+            self.inner
+                .abort_commit_entry(version, commit, operation)
+                .await
+        }
+        async fn get_latest_version(&self, start: u64) -> DeltaResult<u64> {
+            self.inner.get_latest_version(start).await
+        }
+        fn object_store(&self, operation: Option<uuid::Uuid>) -> Arc<dyn ObjectStore> {
+            self.inner.object_store(operation)
+        }
+        fn root_object_store(&self, operation: Option<uuid::Uuid>) -> Arc<dyn ObjectStore> {
+            self.inner.root_object_store(operation)
+        }
+        fn config(&self) -> &LogStoreConfig {
+            self.inner.config()
+        }
+        fn log_path(&self) -> &Path {
+            self.inner.log_path()
+        }
+    }
+}
+
+/// Where the lake's store ignores conditional creates, a log store the
+/// user configures (delta-rs's external locking goes there) lifts the
+/// refusal: every commit goes through it, data files through the lake.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_store_of_the_users_commits_where_the_lakes_store_is_refused() {
+    use common::faulty_store::{Faults, FaultyStore};
+    use std::sync::Arc;
+    use streamlake::object_store::local::LocalFileSystem;
+    use streamlake::object_store::path::Path as StorePath;
+    use streamlake::object_store::prefix::PrefixStore;
+    use streamlake::table::delta::deltalake_core::logstore::{StorageConfig, default_logstore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let table_dir = dir.path().join("stock");
+    std::fs::create_dir_all(&table_dir).unwrap();
+    let files = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let faults = Faults {
+        ignore_create: true,
+        ..Faults::default()
+    };
+    let store = FaultyStore::new(files, faults, 1);
+    let lake = Lake::new(Arc::new(store), StorePath::default(), "faulty://")
+        .allow_unconditional_writes(true);
+    let root = Arc::new(LocalFileSystem::new());
+    let at = StorePath::from_absolute_path(&table_dir).unwrap();
+    let url = url::Url::from_directory_path(&table_dir).unwrap();
+    let theirs = Arc::new(CountingLogStore {
+        inner: default_logstore(
+            Arc::new(PrefixStore::new(root.clone(), at)),
+            root,
+            &url,
+            &StorageConfig::default(),
+        ),
+        commits: Default::default(),
+    });
+    let mut sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("Index={Index}")
+        .max_records_per_object(100)
+        .table_format(TableFormat::Delta(
+            DeltaOptions::new(columns()).log_store(theirs.clone()),
+        ))
+        .build()
+        .unwrap();
+    let records = numbered_records(900, 1);
+    sink.write(records.clone()).await.unwrap();
+    assert!(sink.flush().await.unwrap().is_empty());
+    let (files, txns) = replay_log(&table_dir);
+    assert_eq!(txns.values().copied().collect::<Vec<_>>(), [899]);
+    assert_eq!(
+        theirs.commits.load(std::sync::atomic::Ordering::Relaxed),
+        1 + files.len() as u64 / 3,
+        "the create and one commit per group of three files went through the given log store"
+    );
+    let read = read_with_deltalake(&table_dir);
+    assert_same_rows(
+        &read.rows,
+        &expected_rows(&records),
+        "rows committed through the user's log store",
+    );
+}

@@ -26,6 +26,10 @@ pub(crate) use super::delta_commit::DeltaCommit;
 #[cfg(feature = "sql")]
 pub(crate) use super::delta_maintenance::table_provider;
 pub use super::delta_maintenance::{Optimized, Vacuumed, optimize, vacuum};
+/// The delta-rs crate the Delta sink is built on, so users name the same
+/// version (for a [log store](DeltaOptions::log_store) of their own).
+pub use deltalake_core;
+use deltalake_core::logstore::LogStoreRef;
 
 use crate::error::{Error, Result};
 use crate::record::SourcePartition;
@@ -39,6 +43,7 @@ use crate::store::PartitionTemplate;
 pub struct DeltaOptions {
     pub(super) columns: Vec<Column>,
     pub(super) writer: String,
+    pub(super) log_store: Option<LogStoreRef>,
 }
 
 impl DeltaOptions {
@@ -50,6 +55,7 @@ impl DeltaOptions {
         Self {
             columns,
             writer: "streamlake".into(),
+            log_store: None,
         }
     }
 
@@ -66,6 +72,21 @@ impl DeltaOptions {
     /// (another group) keeps its own.
     pub fn writer(mut self, id: impl Into<String>) -> Self {
         self.writer = id.into();
+        self
+    }
+
+    /// Commits to the table's log through this delta-rs log store instead
+    /// of delta-rs's default one over the lake's store. For a store without
+    /// conditional writes (refused otherwise: two writers could both create
+    /// the same version) this is where delta-rs's external locking goes,
+    /// e.g. `deltalake-aws`'s DynamoDB log store for the table's location;
+    /// the sink then trusts it to let one writer create each version. Data
+    /// files still go through the lake's store, so the log store must be
+    /// rooted at the same place (`{lake}/{table}`). [`optimize`], [`vacuum`]
+    /// and the SQL provider open the table with the default log store: with
+    /// external locking, run delta-rs's own operations on this one instead.
+    pub fn log_store(mut self, log_store: LogStoreRef) -> Self {
+        self.log_store = Some(log_store);
         self
     }
 

@@ -53,7 +53,10 @@ impl DeltaCommit {
     pub(crate) fn new(settings: Arc<SinkSettings>, options: DeltaOptions) -> Result<Self> {
         let partition_columns: Vec<String> =
             settings.template.fields().map(str::to_string).collect();
-        let log_store = delta_log::log_store(&settings.lake, &settings.table)?;
+        let log_store = match &options.log_store {
+            Some(theirs) => theirs.clone(),
+            None => delta_log::log_store(&settings.lake, &settings.table)?,
+        };
         Ok(Self {
             settings,
             options,
@@ -75,7 +78,9 @@ impl DeltaCommit {
                 .await
                 .map_err(|e| table_error(format!("{name}: reading the log"), e))?,
             None => {
-                self.refuse_unconditional_stores().await?;
+                if self.options.log_store.is_none() {
+                    self.refuse_unconditional_stores().await?;
+                }
                 *guard = delta_log::load(&self.log_store, name).await?;
                 let columns = &self.options.columns;
                 if guard.is_none() && !columns.is_empty() {
@@ -92,7 +97,8 @@ impl DeltaCommit {
     /// A Delta commit is a conditional create of the next log entry: on a
     /// store that ignores `If-None-Match` two writers could both write
     /// version N and one commit would be lost. Such stores are refused
-    /// (delta-rs's external locking, e.g. DynamoDB, is not wired in here).
+    /// unless a log store of the user's is configured (delta-rs's external
+    /// locking, e.g. DynamoDB: [`DeltaOptions::log_store`]).
     async fn refuse_unconditional_stores(&self) -> Result<()> {
         let lake = &self.settings.lake;
         match lake.write_mode().await {
@@ -100,7 +106,7 @@ impl DeltaCommit {
             Ok(WriteMode::CheckThenPut) | Err(Error::Config(_)) => Err(Error::Config(format!(
                 "{lake} does not honour conditional writes (If-None-Match): a Delta log there \
                  could lose a commit to a concurrent writer, so the Delta table {} is refused \
-                 (external locking for such stores is not supported yet)",
+                 (configure delta-rs's external locking with DeltaOptions::log_store)",
                 self.settings.table
             ))),
             Err(e) => Err(e),
