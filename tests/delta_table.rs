@@ -41,6 +41,19 @@ fn delta_sink(lake: &Lake, max_records: usize) -> LakeSink {
         .unwrap()
 }
 
+/// A record of `t/0` at `offset`.
+fn record_at(offset: i64, value: &str) -> Record {
+    Record::new(streamlake::Position::new("t", 0, offset), value.to_string())
+}
+
+/// Writes and flushes `records`: what the sink refused, in offset order.
+async fn write_and_flush(sink: &mut LakeSink, records: Vec<Record>) -> Vec<streamlake::Rejected> {
+    let mut rejected = sink.write(records).await.unwrap();
+    rejected.extend(sink.flush().await.unwrap());
+    rejected.sort_by_key(|r| r.position.offset);
+    rejected
+}
+
 /// `records` written in `chunk`-sized batches into a Delta sink (objects
 /// of at most `max_records`) and flushed.
 async fn write_delta(lake: &Lake, records: &[Record], max_records: usize, chunk: usize) {
@@ -338,7 +351,6 @@ async fn a_quiet_source_commits_to_the_table_after_the_idle_timeout() {
 /// refused to the bad-input policy, naming the record, and the rest land.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_field_becomes_a_column_and_a_type_conflict_goes_to_the_policy() {
-    use streamlake::Position;
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let mut sink = delta_sink(&lake, 100_000);
@@ -346,17 +358,14 @@ async fn a_new_field_becomes_a_column_and_a_type_conflict_goes_to_the_policy() {
     sink.write(first.clone()).await.unwrap();
     assert!(sink.flush().await.unwrap().is_empty());
 
-    let record =
-        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
     let second = vec![
-        record(20, r#"{"Index":"HSI","p":0,"o":20,"pad":"","Extra":1.5}"#),
-        record(21, r#"{"Index":"HSI","p":0,"o":"twenty-one","pad":""}"#),
-        record(22, r#"{"Index":"NYA","p":0,"o":22,"pad":"","Extra":2}"#),
+        record_at(20, r#"{"Index":"HSI","p":0,"o":20,"pad":"","Extra":1.5}"#),
+        record_at(21, r#"{"Index":"HSI","p":0,"o":"twenty-one","pad":""}"#),
+        record_at(22, r#"{"Index":"NYA","p":0,"o":22,"pad":"","Extra":2}"#),
     ];
-    let mut rejected = sink.write(second.clone()).await.unwrap();
-    rejected.extend(sink.flush().await.unwrap());
+    let rejected = write_and_flush(&mut sink, second.clone()).await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
-    assert_eq!(rejected[0].position, Position::new("t", 0, 21));
+    assert_eq!(rejected[0].position.offset, 21);
     assert!(rejected[0].reason.contains('o'), "{}", rejected[0].reason);
 
     let read = read_with_deltalake(&dir.path().join("stock"));
@@ -419,7 +428,6 @@ async fn a_table_without_declared_columns_takes_them_from_the_first_records() {
 /// (where readers would fail on it), and the rest land.
 #[tokio::test(flavor = "multi_thread")]
 async fn timestamps_are_delta_timestamps_and_a_mistyped_partition_value_is_refused() {
-    use streamlake::Position;
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let columns = vec![
@@ -433,24 +441,20 @@ async fn timestamps_are_delta_timestamps_and_a_mistyped_partition_value_is_refus
         .table_format(TableFormat::Delta(DeltaOptions::new(columns)))
         .build()
         .unwrap();
-    let record =
-        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
     let records = vec![
-        record(
+        record_at(
             0,
             r#"{"At":"2024-01-05T10:00:00.250Z","Day":"2024-01-05","n":1,"Seen":"2024-01-06 11:00"}"#,
         ),
-        record(1, r#"{"At":"2024-01-05 23:59","Day":"2024-01-05","n":2}"#),
-        record(
+        record_at(1, r#"{"At":"2024-01-05 23:59","Day":"2024-01-05","n":2}"#),
+        record_at(
             2,
             r#"{"At":"2024-01-06T00:00:00Z","Day":"yesterday","n":3}"#,
         ),
-        record(3, r#"{"At":"soon","Day":"2024-01-06","n":4}"#),
-        record(4, r#"{"At":null,"Day":"2024-01-06","n":5}"#),
+        record_at(3, r#"{"At":"soon","Day":"2024-01-06","n":4}"#),
+        record_at(4, r#"{"At":null,"Day":"2024-01-06","n":5}"#),
     ];
-    let mut rejected = sink.write(records).await.unwrap();
-    rejected.extend(sink.flush().await.unwrap());
-    rejected.sort_by_key(|r| r.position.offset);
+    let rejected = write_and_flush(&mut sink, records).await;
     let offsets: Vec<i64> = rejected.iter().map(|r| r.position.offset).collect();
     assert_eq!(offsets, [2, 3], "{rejected:?}");
     assert!(
@@ -525,21 +529,16 @@ async fn a_checkpoint_is_written_at_the_hundredth_version() {
 /// having that field silently dropped); the rest land.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_differing_from_a_column_only_in_case_is_refused_not_a_failed_commit() {
-    use streamlake::Position;
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path()).unwrap();
     let mut sink = delta_sink(&lake, 100_000);
-    let record =
-        |offset: i64, value: &str| Record::new(Position::new("t", 0, offset), value.to_string());
     let records = vec![
-        record(0, r#"{"Index":"HSI","p":0,"o":0,"pad":"","Note":"a"}"#),
-        record(1, r#"{"Index":"HSI","p":0,"o":1,"pad":"","PAD":"x"}"#),
-        record(2, r#"{"Index":"HSI","p":0,"o":2,"pad":"","note":"b"}"#),
-        record(3, r#"{"Index":"NYA","p":0,"o":3,"pad":"","Note":null}"#),
+        record_at(0, r#"{"Index":"HSI","p":0,"o":0,"pad":"","Note":"a"}"#),
+        record_at(1, r#"{"Index":"HSI","p":0,"o":1,"pad":"","PAD":"x"}"#),
+        record_at(2, r#"{"Index":"HSI","p":0,"o":2,"pad":"","note":"b"}"#),
+        record_at(3, r#"{"Index":"NYA","p":0,"o":3,"pad":"","Note":null}"#),
     ];
-    let mut rejected = sink.write(records.clone()).await.unwrap();
-    rejected.extend(sink.flush().await.unwrap());
-    rejected.sort_by_key(|r| r.position.offset);
+    let rejected = write_and_flush(&mut sink, records.clone()).await;
     let offsets: Vec<i64> = rejected.iter().map(|r| r.position.offset).collect();
     assert_eq!(offsets, [1, 2], "{rejected:?}");
     assert!(
