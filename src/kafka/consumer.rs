@@ -20,7 +20,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{ConsumerGroup, Statistics};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::record::{Headers, Position, Record, SourcePartition};
+use crate::record::{Headers, PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 
 /// One polled message: a record, or why it cannot be one (for the
@@ -188,8 +188,9 @@ pub(super) fn run(
     const HOLD_AT: usize = 4;
     const PAUSE_AFTER: Duration = Duration::from_secs(5);
     let events = consumer.context().events.clone();
-    let mut topics: HashMap<String, Arc<str>> = HashMap::new();
-    let mut last_polled: HashMap<SourcePartition, i64> = HashMap::new();
+    // Looked up for every message: rapidhash, not std's SipHash.
+    let mut topics = TopicNames::default();
+    let mut last_polled: PartitionMap<i64> = PartitionMap::default();
     let (mut paused, mut channel_full) = (false, false);
     let mut held_since: Option<Instant> = None;
     let pending_len = || {
@@ -297,7 +298,7 @@ fn hand_over(
 
 /// Caught up (nothing polled): where the consumer's position is past the
 /// last record polled plus one, the offsets between held nothing for us.
-fn note_skips(consumer: &BaseConsumer<SourceContext>, last_polled: &HashMap<SourcePartition, i64>) {
+fn note_skips(consumer: &BaseConsumer<SourceContext>, last_polled: &PartitionMap<i64>) {
     if last_polled.is_empty() {
         return;
     }
@@ -353,9 +354,12 @@ fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
+/// Each topic's name, shared by its records.
+type TopicNames = HashMap<String, Arc<str>, rapidhash::fast::RandomState>;
+
 /// The message as a record, or rejected (with its bytes) when it cannot be
 /// one: a header whose key is not UTF-8.
-fn to_record(message: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str>>) -> Polled {
+fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Polled {
     let topic = match topics.get(message.topic()) {
         Some(topic) => topic.clone(),
         None => {
