@@ -99,6 +99,7 @@ fn main() {
     let mock = MockKafka::start().unwrap();
     mock.create_topic("stock", PARTITIONS).unwrap();
     runtime.block_on(fill(mock.config(), n));
+    assert_mock_kept(&mock.config(), n);
     rows.extend(kafka_paths(
         "mock",
         mock.config().brokers(),
@@ -189,6 +190,31 @@ async fn fill(config: KafkaConfig, n: u64) {
         .run()
         .await
         .unwrap();
+}
+
+/// Fails unless the mock cluster still holds all `n` records of `stock`:
+/// it keeps at most ~5 MiB and 100,000 batches per partition and drops the
+/// oldest beyond that, which would make every path read fewer records
+/// than the bare loop waits for.
+fn assert_mock_kept(config: &KafkaConfig, n: u64) {
+    let consumer: BaseConsumer = config
+        .client_config()
+        .set("group.id", "e2e-watermarks")
+        .create()
+        .unwrap();
+    let kept: i64 = (0..PARTITIONS)
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks("stock", p, Duration::from_secs(30))
+                .unwrap();
+            high - low
+        })
+        .sum();
+    assert_eq!(
+        kept as u64, n,
+        "the mock cluster kept {kept} of the {n} records produced (it keeps about 5 MiB per \
+         partition): lower E2E_RECORDS"
+    );
 }
 
 /// The release builds of the two example programs.
