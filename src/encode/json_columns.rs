@@ -36,9 +36,9 @@ pub(super) struct JsonColumns<'a> {
     builders: Vec<Builder>,
     /// The raw value of each column in the record being read.
     tokens: Vec<Option<&'a [u8]>>,
-    /// Names a field outside `columns` must not equal ignoring case (a
-    /// Delta table's columns: its names ignore case).
-    case_variants_refused: &'a [String],
+    /// Names (each with its lower case) a field outside `columns` must not
+    /// equal ignoring case (a Delta table's columns: its names ignore case).
+    case_variants_refused: &'a [(String, String)],
 }
 
 enum Builder {
@@ -68,8 +68,8 @@ impl<'a> JsonColumns<'a> {
     }
 
     /// Refuses a record with a field outside the columns whose name equals
-    /// one of `names` ignoring case only.
-    pub(super) fn refusing_case_variants_of(mut self, names: &'a [String]) -> Self {
+    /// one of `names` (each paired with its lower case) ignoring case only.
+    pub(super) fn refusing_case_variants_of(mut self, names: &'a [(String, String)]) -> Self {
         self.case_variants_refused = names;
         self
     }
@@ -163,17 +163,16 @@ impl<'a> JsonColumns<'a> {
             .map_err(|e| format!("field {key}: {e}"))
     }
 
+    /// Lower-cases only a name that is none of the names itself (a Delta
+    /// partition column is outside the data columns in every record).
     fn refuse_case_variant(&self, name: &str) -> Result<(), String> {
-        if self.case_variants_refused.is_empty() {
+        let names = self.case_variants_refused;
+        if names.is_empty() || names.iter().any(|(n, _)| n == name) {
             return Ok(());
         }
         let lower = name.to_lowercase();
-        let variant = self
-            .case_variants_refused
-            .iter()
-            .find(|n| n.as_str() != name && n.to_lowercase() == lower);
-        match variant {
-            Some(column) => Err(format!(
+        match names.iter().find(|(_, l)| *l == lower) {
+            Some((column, _)) => Err(format!(
                 "field {name} differs from column {column} only in case (Delta column names \
                  ignore case)"
             )),
@@ -346,7 +345,7 @@ mod tests {
             arrow_type(ColumnType::String),
             true,
         )]));
-        let names = ["pad".to_string(), "Index".to_string()];
+        let names = ["pad", "Index"].map(|n| (n.to_string(), n.to_lowercase()));
         let push = |value: &str| {
             JsonColumns::new(schema.clone(), &declared, 1)
                 .refusing_case_variants_of(&names)

@@ -59,8 +59,9 @@ pub struct ParquetEncoder {
     schema: SchemaRef,
     columns: Vec<Column>,
     compression: ParquetCompression,
-    /// See [`refusing_case_variants_of`](Self::refusing_case_variants_of).
-    case_variants_refused: Vec<String>,
+    /// See [`refusing_case_variants_of`](Self::refusing_case_variants_of):
+    /// each name with its lower case, folded once here.
+    case_variants_refused: Vec<(String, String)>,
 }
 
 impl ParquetEncoder {
@@ -82,7 +83,13 @@ impl ParquetEncoder {
     /// `names` ignoring case (a Delta table's column names ignore case: such
     /// a field can become no column of its own).
     pub(crate) fn refusing_case_variants_of(mut self, names: Vec<String>) -> Self {
-        self.case_variants_refused = names;
+        self.case_variants_refused = names
+            .into_iter()
+            .map(|name| {
+                let lower = name.to_lowercase();
+                (name, lower)
+            })
+            .collect();
         self
     }
 

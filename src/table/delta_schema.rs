@@ -67,6 +67,7 @@ pub(super) fn new_columns<'a>(
 ) -> Vec<Column> {
     // By lower-case name: the first spelling and the type.
     let mut seen: BTreeMap<String, (String, ColumnType)> = BTreeMap::new();
+    let known_lower: Vec<String> = known.iter().map(|c| c.name.to_lowercase()).collect();
     for record in records {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
         // A record that is not one object is refused by the encoder.
@@ -79,7 +80,7 @@ pub(super) fn new_columns<'a>(
                 continue;
             };
             let lower = name.to_lowercase();
-            if known.iter().any(|c| c.name.to_lowercase() == lower) {
+            if known_lower.contains(&lower) {
                 continue;
             }
             let (spelling, column_type) = seen
