@@ -26,6 +26,13 @@ pub(crate) fn civil_from_millis(millis: i64) -> Option<(i32, u32, u32, u32)> {
     Some((t.year(), t.month(), t.day(), t.hour()))
 }
 
+/// Parses a `YYYY-MM-DD` date alone (no time of day) into the milliseconds
+/// of its midnight (UTC): a Parquet `date` value or Delta partition value.
+#[cfg(feature = "parquet")]
+pub(crate) fn parse_date(text: &str) -> Option<i64> {
+    parse_timestamp(text).filter(|_| text.len() == 10)
+}
+
 /// Parses `YYYY-MM-DD`, optionally followed by `T` or a space and
 /// `HH:MM[:SS[.fraction]]` and an optional `Z`, into milliseconds since the
 /// epoch (UTC). Every field is unsigned digits of its fixed width; anything

@@ -12,7 +12,7 @@ use arrow_array::types::Date32Type;
 use arrow_cast::parse::{Parser, string_to_datetime};
 use serde::de::IgnoredAny;
 
-use crate::time::parse_timestamp;
+use crate::time::{parse_date, parse_timestamp};
 use crate::value::scan::is_json_number;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -100,7 +100,7 @@ pub(super) fn date(token: &[u8]) -> Result<Option<i32>, String> {
     let Some(text) = string(token)? else {
         return Ok(None);
     };
-    let days = match parse_timestamp(&text).filter(|_| text.len() == 10) {
+    let days = match parse_date(&text) {
         Some(millis) => i32::try_from(millis.div_euclid(MILLIS_PER_DAY)).ok(),
         None => Date32Type::parse(&text),
     };

@@ -10,7 +10,7 @@ use deltalake_core::kernel::{DataType, PrimitiveType, StructField, StructType};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::schema::{Column, ColumnType};
-use crate::time::parse_timestamp;
+use crate::time::{parse_date, parse_timestamp};
 use crate::value::JsonFields;
 
 /// A column as a (nullable) Delta column.
@@ -116,9 +116,7 @@ pub(super) fn partition_value(
             .ok()
             .filter(|x| x.is_finite())
             .map(|x| x.to_string()),
-        ColumnType::Date => parse_timestamp(text)
-            .filter(|_| text.len() == 10)
-            .map(|_| text.to_string()),
+        ColumnType::Date => parse_date(text).map(|_| text.to_string()),
         // The Delta protocol's form: `2024-01-05 10:00:00.000000`, in UTC.
         ColumnType::Timestamp => parse_timestamp(text)
             .and_then(chrono::DateTime::from_timestamp_millis)
