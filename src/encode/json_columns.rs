@@ -101,9 +101,10 @@ impl<'a> JsonColumns<'a> {
             .zip(fields)
             .map(|(builder, field)| {
                 let array = builder.finish();
-                match array.data_type() == field.data_type() {
-                    true => Ok(array),
-                    false => arrow_cast::cast(&array, field.data_type()).map_err(|e| e.to_string()),
+                if array.data_type() == field.data_type() {
+                    Ok(array)
+                } else {
+                    arrow_cast::cast(&array, field.data_type()).map_err(|e| e.to_string())
                 }
             });
         let columns = columns.collect::<Result<Vec<ArrayRef>, String>>()?;

@@ -21,8 +21,7 @@ use super::delta_schema;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::lake::WriteMode;
-use crate::record::Record;
-use crate::record::{Position, SourcePartition};
+use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
 use crate::store::{
