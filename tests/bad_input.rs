@@ -211,6 +211,62 @@ async fn non_json_values_name_stream_partition_and_offset() {
     );
 }
 
+/// The JSON Lines encoder copies values through, so routing checks each
+/// value whole: broken anywhere (after the partition field, inside a
+/// nested value, two objects in one value, a string that is not UTF-8) it
+/// is refused naming its record, and the good records of its object land
+/// byte for byte.
+#[tokio::test]
+async fn a_json_lines_value_broken_anywhere_is_refused_and_the_rest_land() {
+    let at = |offset| Position::new("stock", 1, offset);
+    let broken: [&[u8]; 8] = [
+        br#"{"Index":"HSI","Open":12x}"#,
+        br#"{"Index":"HSI","Open":1} {"Index":"HSI","Open":2}"#,
+        br#"{"Index":"HSI","Open":"#,
+        br#"{"Index":"HSI","Open":{"a":[1,]}}"#,
+        br#"{"Index":"HSI","Open":"bad \q escape"}"#,
+        b"{\"Index\":\"HSI\",\"Open\":\"tab\tinside\"}",
+        b"{\"Index\":\"HSI\",\"Open\":\"\xff\xfe\"}",
+        b"{\"Index\":\"HSI\",\"\xc3\":1}",
+    ];
+    let good = [
+        r#"{"Index":"HSI","Open":1}"#,
+        r#" { "Index" : "HSI" , "Open" : {"a":[1,"}"],"b":null} , "s":"\u00e9\"" } "#,
+    ];
+    let mut records = vec![Record::new(at(0), good[0])];
+    for (i, value) in broken.iter().enumerate() {
+        records.push(Record::new(at(1 + i as i64), value.to_vec()));
+    }
+    records.push(Record::new(at(9), good[1]));
+    let lake = Lake::memory();
+    let sink = LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("index={Index}")
+        .build()
+        .unwrap();
+    let stats = Pipeline::new(MemorySource::new(records), sink)
+        .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.records_out, stats.dead_lettered),
+        (2, broken.len() as u64),
+        "{stats:?}"
+    );
+    let letters = objects(&lake, "_errors").await;
+    for i in 0..broken.len() {
+        let key = format!("_errors/stock+1+{:020}.json", 1 + i);
+        assert!(letters.contains_key(&key), "{key} not dead-lettered");
+    }
+    let landed: Vec<u8> = objects(&lake, "stock")
+        .await
+        .into_values()
+        .flatten()
+        .collect();
+    assert_eq!(landed, format!("{}\n{}\n", good[0], good[1]).into_bytes());
+}
+
 /// The Parquet encoder decodes every value whole, so routing reads only
 /// the partition field: a value broken elsewhere (after the field, two
 /// objects in one value, an object cut short) is still refused, by the

@@ -121,7 +121,8 @@ impl PartitionTemplate {
     /// Parses a record's value (one JSON object, validated whole) and keeps
     /// the fields this template reads.
     pub(crate) fn read_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
-        JsonFields::parse_keeping(value, |name| self.fields().any(|field| field == name))
+        let keep = |name: &[u8]| self.fields().any(|field| field.as_bytes() == name);
+        JsonFields::validate_keeping(value, keep, self.fields().count())
     }
 
     /// [`read_fields`](Self::read_fields) for a record whose value the

@@ -1,10 +1,11 @@
 //! A plain scan of a JSON object's top-level fields: no parse, no
 //! allocation. For the common record (an object whose keys hold no
 //! escapes, with nothing after it) it finds each field's raw value; the
-//! rest is left to a full parse. It does not validate the values it passes
-//! over, so it serves where every value is checked later anyway (the
-//! Parquet encoder decodes each record whole) or where only a few values
-//! matter (a fraction in an integer column).
+//! rest is left to a full parse. [`for_each_field`] does not validate the
+//! values it passes over, so it serves where every value is checked later
+//! anyway (the Parquet encoder decodes each record whole) or where only a
+//! few values matter; [`for_each_valid_field`] checks each value's grammar
+//! in the same pass, for records whose values are copied through.
 
 use std::ops::ControlFlow;
 
@@ -14,6 +15,27 @@ use std::ops::ControlFlow;
 /// is not an object, a key holds an escape, or text follows the object.
 pub(crate) fn for_each_field<'a>(
     value: &'a [u8],
+    field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
+) -> Option<()> {
+    walk_fields(value, value_end, field)
+}
+
+/// [`for_each_field`] checking each value's JSON grammar as it passes
+/// (strings' escapes and control characters, numbers, literals; nested
+/// values by serde_json): `None` also for a value that is not valid JSON.
+/// Neither checks UTF-8: the caller checks the document once.
+pub(crate) fn for_each_valid_field<'a>(
+    value: &'a [u8],
+    field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
+) -> Option<()> {
+    walk_fields(value, valid_value_end, field)
+}
+
+/// The top-level walk of both scans; `end_of` finds (and may check) the
+/// value starting at an index.
+fn walk_fields<'a>(
+    value: &'a [u8],
+    end_of: impl Fn(&[u8], usize) -> Option<usize>,
     mut field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
     let mut at = skip_space(value, 0);
@@ -31,7 +53,7 @@ pub(crate) fn for_each_field<'a>(
             return None;
         }
         let start = skip_space(value, at + 1);
-        let end = value_end(value, start)?;
+        let end = end_of(value, start)?;
         if end == start {
             return None;
         }
@@ -70,21 +92,102 @@ const fn is_json_space(c: u8) -> bool {
 }
 
 fn skip_space(value: &[u8], mut at: usize) -> usize {
-    while value.get(at).is_some_and(|c| is_json_space(*c)) {
+    // Compact JSON has none: one test for the common case.
+    while value
+        .get(at)
+        .is_some_and(|c| *c <= b' ' && is_json_space(*c))
+    {
         at += 1;
     }
     at
 }
 
-/// A string without escapes starting at `at`: its contents and the index
-/// after its closing quote.
+/// A string without escapes or control characters starting at `at`: its
+/// contents and the index after its closing quote.
 fn plain_string(value: &[u8], at: usize) -> Option<(&[u8], usize)> {
     if value.get(at) != Some(&b'"') {
         return None;
     }
     let rest = &value[at + 1..];
-    let close = quote_or_escape(rest)?;
+    let close = string_stop(rest)?;
     (rest[close] == b'"').then(|| (&rest[..close], at + 1 + close + 1))
+}
+
+/// Eight bytes at a time: each byte of a word set to `byte`.
+const fn lanes(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
+/// The first byte of `text` a JSON string does not hold as itself: a
+/// quote, the escape character or a control character. Eight bytes at a
+/// time: a lane's high bit marks a zero byte of `word ^ lanes(c)` (or a
+/// byte below 0x20); a borrow can mark lanes above the first marked one
+/// too, never below it, so the lowest mark is the answer.
+fn string_stop(text: &[u8]) -> Option<usize> {
+    let (mut at, high) = (0, lanes(0x80));
+    while let Some(chunk) = text.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let below = |w: u64, n: u8| w.wrapping_sub(lanes(n)) & !w & high;
+        let stops =
+            below(word, 0x20) | below(word ^ lanes(b'"'), 1) | below(word ^ lanes(b'\\'), 1);
+        if stops != 0 {
+            return Some(at + (stops.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = text[at..]
+        .iter()
+        .position(|c| *c < 0x20 || matches!(c, b'"' | b'\\'));
+    tail.map(|found| at + found)
+}
+
+/// The end of the valid JSON value starting at `at`.
+fn valid_value_end(value: &[u8], at: usize) -> Option<usize> {
+    match *value.get(at)? {
+        b'"' => valid_string_end(value, at),
+        b'-' | b'0'..=b'9' => number_end(value, at),
+        b't' => literal_end(value, at, b"true"),
+        b'f' => literal_end(value, at, b"false"),
+        b'n' => literal_end(value, at, b"null"),
+        b'{' | b'[' => {
+            let end = nested_end(value, at)?;
+            let nested = serde_json::from_slice::<serde::de::IgnoredAny>(&value[at..end]);
+            nested.is_ok().then_some(end)
+        }
+        _ => None,
+    }
+}
+
+fn literal_end(value: &[u8], at: usize, literal: &[u8]) -> Option<usize> {
+    value[at..]
+        .starts_with(literal)
+        .then_some(at + literal.len())
+}
+
+/// The index after the valid string starting at `at`: no control
+/// characters, only JSON's escapes.
+fn valid_string_end(value: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += string_stop(value.get(i..)?)?;
+        match value[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i = escape_end(value, i + 1)?,
+            _ => return None,
+        }
+    }
+}
+
+/// The index after the escape whose letter is at `at`.
+fn escape_end(value: &[u8], at: usize) -> Option<usize> {
+    match *value.get(at)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 1),
+        b'u' => {
+            let hex = value.get(at + 1..at + 5)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(at + 5)
+        }
+        _ => None,
+    }
 }
 
 /// The first `"` or `\\` in `text`. Record strings are short (a ticker, a
@@ -150,40 +253,58 @@ fn string_end(value: &[u8], at: usize) -> Option<usize> {
 
 /// True when `s` follows the JSON number grammar exactly.
 pub(crate) fn is_json_number(s: &[u8]) -> bool {
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < s.len() && s[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if s.first() == Some(&b'-') {
-        i += 1;
+    number_end(s, 0) == Some(s.len())
+}
+
+/// The index after the JSON number starting at `at` (the longest prefix
+/// that follows the grammar), `None` when none starts there.
+fn number_end(s: &[u8], mut at: usize) -> Option<usize> {
+    if s.get(at) == Some(&b'-') {
+        at += 1;
     }
-    match s.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
+    match *s.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => at = digits_end(s, at + 1),
+        _ => return None,
     }
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
+    if s.get(at) == Some(&b'.') {
+        let end = digits_end(s, at + 1);
+        if end == at + 1 {
+            return None;
         }
+        at = end;
     }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(s.get(i), Some(b'+' | b'-')) {
-            i += 1;
+    if matches!(s.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(s.get(at), Some(b'+' | b'-')) {
+            at += 1;
         }
-        if digits(&mut i) == 0 {
-            return false;
+        let end = digits_end(s, at);
+        if end == at {
+            return None;
         }
+        at = end;
     }
-    i == s.len()
+    Some(at)
+}
+
+/// The index after the digits starting at `at`. Eight bytes at a time: a
+/// digit is a byte `x` with `x ^ 0x30` at most 9; adding 0x76 sets the
+/// lane's high bit for anything larger (a carry out of a lane follows a
+/// non-digit, so the lowest mark is the first non-digit).
+fn digits_end(s: &[u8], mut at: usize) -> usize {
+    while let Some(chunk) = s.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ lanes(b'0');
+        let non_digits = (word.wrapping_add(lanes(0x76)) | word) & lanes(0x80);
+        if non_digits != 0 {
+            return at + (non_digits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while s.get(at).is_some_and(u8::is_ascii_digit) {
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]
@@ -212,6 +333,58 @@ mod tests {
             ControlFlow::Continue(())
         })?;
         Some(fields)
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time searches find what a byte-by-byte loop finds.
+        #[test]
+        fn word_searches_match_the_plain_loops(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    b'0'..=b'9', proptest::strategy::Just(b'"'),
+                    proptest::strategy::Just(b'\\'), proptest::num::u8::ANY,
+                ],
+                0..40,
+            ),
+            at in 0usize..40,
+        ) {
+            let stop = text.iter().position(|c| *c < 0x20 || matches!(c, b'"' | b'\\'));
+            proptest::prop_assert_eq!(string_stop(&text), stop);
+            let at = at.min(text.len());
+            let digits = text[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+            proptest::prop_assert_eq!(digits_end(&text, at), at + digits);
+        }
+    }
+
+    #[test]
+    fn the_validating_scan_refuses_what_is_not_json() {
+        let valid = |value: &str| {
+            for_each_valid_field(value.as_bytes(), |_, _| ControlFlow::Continue(())).is_some()
+        };
+        for ok in [
+            r#"{"a":"x\"\\\/\b\f\n\r\t\u00e9y","b":-0.5e+3,"c":[1,{"d":null}],"e":true,"f":false}"#,
+            r#" { "a" : 0 , "b" : "" } "#,
+            "{}",
+        ] {
+            assert!(valid(ok), "{ok}");
+        }
+        for bad in [
+            r#"{"a":12x}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":"\q"}"#,
+            r#"{"a":"\u12g4"}"#,
+            "{\"a\":\"tab\tinside\"}",
+            "{\"a\tb\":1}",
+            r#"{"a":tru}"#,
+            r#"{"a":truex}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":{"b"}}"#,
+            r#"{"a":'x'}"#,
+        ] {
+            assert!(!valid(bad), "{bad}");
+        }
     }
 
     #[test]
