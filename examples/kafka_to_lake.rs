@@ -152,6 +152,8 @@ async fn run(mut args: Args) -> streamlake::Result<()> {
         .topic(&args.topic)
         .assignment_timeout(assignment_timeout)
         .prefetch_bytes((args.max_buffered_mib << 20) / 16)
+        // The lake keeps values only.
+        .read_headers(false)
         .stall_window((args.stall_window > 0.0).then(|| Duration::from_secs_f64(args.stall_window)))
         .build()?;
     let registration = common::glue::Registration::start(&args.glue, &lake).await?;

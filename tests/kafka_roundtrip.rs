@@ -86,6 +86,33 @@ async fn records_round_trip_with_keys_headers_and_timestamps() {
     }
 }
 
+/// A source told not to read headers hands over the same records with
+/// empty headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_not_reading_headers_hands_over_records_without_them() {
+    let broker = Broker::start();
+    broker.topic("no-headers", 1).await;
+    let sent = records(50);
+    produce(&broker, "no-headers", sent.clone()).await;
+
+    let mut source = KafkaSource::builder(broker.config())
+        .group("g1")
+        .topic("no-headers")
+        .read_headers(false)
+        .build()
+        .unwrap();
+    let got = consume(&mut source, sent.len()).await;
+    for (i, (sent, got)) in sent.iter().zip(&got).enumerate() {
+        assert!(!sent.headers.is_empty());
+        assert!(got.headers.is_empty(), "record {i}: {:?}", got.headers);
+        assert_eq!(
+            (&got.value, &got.key, got.timestamp),
+            (&sent.value, &sent.key, sent.timestamp),
+            "record {i}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_resumes_after_its_commit_with_no_gap_and_no_duplicate() {
     let broker = Broker::start();

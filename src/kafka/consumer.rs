@@ -172,6 +172,14 @@ pub(super) fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
 
 /// Polls until `stop` is set or the source is dropped.
 ///
+/// What the polling thread is asked to do.
+pub(super) struct Polling {
+    /// Records handed over at once.
+    pub(super) batch_size: usize,
+    /// Whether records carry their headers.
+    pub(super) read_headers: bool,
+}
+
 /// Backpressure: once `HOLD_AT` batches wait to be handed over, the thread
 /// stops taking messages out of librdkafka and waits for the pipeline to
 /// take a batch (it unparks this thread); librdkafka's prefetch queue,
@@ -182,9 +190,13 @@ pub(super) fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
 /// it again, which costs a fast pipeline about a second each time.
 pub(super) fn run(
     consumer: Arc<BaseConsumer<SourceContext>>,
-    batch_size: usize,
+    polling: Polling,
     stop: Arc<AtomicBool>,
 ) {
+    let Polling {
+        batch_size,
+        read_headers,
+    } = polling;
     const HOLD_AT: usize = 4;
     const PAUSE_AFTER: Duration = Duration::from_secs(5);
     let events = consumer.context().events.clone();
@@ -227,7 +239,7 @@ pub(super) fn run(
         };
         match consumer.poll(timeout) {
             Some(Ok(message)) => {
-                let record = to_record(&message, &mut topics);
+                let record = to_record(&message, &mut topics, read_headers);
                 let at = position(&record);
                 last_polled.insert(at.source_partition(), at.offset);
                 consumer
@@ -357,9 +369,10 @@ fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
 /// Each topic's name, shared by its records.
 type TopicNames = HashMap<String, Arc<str>, rapidhash::fast::RandomState>;
 
-/// The message as a record, or rejected (with its bytes) when it cannot be
-/// one: a header whose key is not UTF-8.
-fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Polled {
+/// The message as a record (with its headers when `read_headers`), or
+/// rejected (with its bytes) when it cannot be one: a header whose key is
+/// not UTF-8.
+fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames, read_headers: bool) -> Polled {
     let topic = match topics.get(message.topic()) {
         Some(topic) => topic.clone(),
         None => {
@@ -374,9 +387,10 @@ fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Polled {
         offset: message.offset(),
     };
     let value = Bytes::copy_from_slice(message.payload().unwrap_or_default());
-    let headers = match headers_of(message) {
-        Ok(headers) => headers,
-        Err(reason) => return Err(Rejected::new(position, value, reason)),
+    let headers = match read_headers.then(|| headers_of(message)) {
+        None => Headers::new(),
+        Some(Ok(headers)) => headers,
+        Some(Err(reason)) => return Err(Rejected::new(position, value, reason)),
     };
     Ok(Record {
         key: message.key().map(Bytes::copy_from_slice),
