@@ -23,7 +23,12 @@
 //! examples), so that its CPU time (user + sys, from `wait4`) and its peak
 //! resident memory (its own `VmHWM`, printed in its summary) are its own.
 //! Records/s is records over wall time, minus the idle second a consumer
-//! waits before it exits.
+//! waits before it exits: start-up, the group join (about 3 s on the mock
+//! cluster, for the bare loop too) and the final flush count. Records/s
+//! flowing leaves them out: the bare loop's first to last message, and
+//! the time the pipeline reports records flowing (`time:` in its summary).
+//! `E2E_PARTITIONS` sets the mock topic's partitions (default 64; the mock
+//! keeps about 5 MiB per partition, so 5M records need 256).
 
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
@@ -49,11 +54,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use streamlake::kafka::{KafkaConfig, KafkaSink, MockKafka};
 use streamlake::{Pipeline, StockTicks};
 
-/// Partitions of the benchmark topic: the mock keeps at most 5 MiB of
-/// record batches per partition (it drops the oldest; about 66,000
-/// compressed stock rows), and unkeyed records are spread in batches, not
-/// evenly; each consumer counts what it read.
-const PARTITIONS: i32 = 64;
+/// Partitions of the mock cluster's topic (`E2E_PARTITIONS`, default 64):
+/// the mock keeps at most 5 MiB of record batches per partition (it drops
+/// the oldest; about 66,000 compressed stock rows), and unkeyed records
+/// are spread in batches, not evenly; each consumer counts what it read.
+/// 5M records need about 256.
+fn partitions() -> i32 {
+    count("E2E_PARTITIONS", 64) as i32
+}
 /// What a consumer waits, idle, before it exits (subtracted from its wall).
 const IDLE_EXIT_SECS: f64 = 1.0;
 
@@ -97,7 +105,7 @@ fn main() {
 
     let n = count("E2E_RECORDS", 1_000_000);
     let mock = MockKafka::start().unwrap();
-    mock.create_topic("stock", PARTITIONS).unwrap();
+    mock.create_topic("stock", partitions()).unwrap();
     runtime.block_on(fill(mock.config(), n));
     assert_mock_kept(&mock.config(), n);
     rows.extend(kafka_paths(
@@ -150,13 +158,18 @@ fn bare_loop(brokers: &str, topic: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut at_end = std::collections::BTreeSet::new();
     let mut seen = 0u64;
+    let mut flowing: Option<(Instant, Instant)> = None;
     while seen < n {
         assert!(
             Instant::now() < deadline,
             "bare loop: {seen} of {n} after 600 s"
         );
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => seen += 1,
+            Some(Ok(_)) => {
+                seen += 1;
+                let now = Instant::now();
+                flowing.get_or_insert((now, now)).1 = now;
+            }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
                 // Asked only at an end of partition: the assignment is a
@@ -171,6 +184,8 @@ fn bare_loop(brokers: &str, topic: &str, n: u64) {
         }
     }
     println!("records:  {seen} read");
+    let flowing = flowing.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
+    println!("time:     {flowing:.3}s flowing");
     println!("memory:   {} MiB peak resident", peak_kib() / 1024);
 }
 
@@ -202,7 +217,7 @@ fn assert_mock_kept(config: &KafkaConfig, n: u64) {
         .set("group.id", "e2e-watermarks")
         .create()
         .unwrap();
-    let kept: i64 = (0..PARTITIONS)
+    let kept: i64 = (0..partitions())
         .map(|p| {
             let (low, high) = consumer
                 .fetch_watermarks("stock", p, Duration::from_secs(30))
@@ -256,6 +271,8 @@ struct Row {
     path: String,
     records: u64,
     wall: f64,
+    /// Seconds from the first record to the last, when known.
+    flowing: Option<f64>,
     cpu: f64,
     peak_mib: u64,
     /// The row this one is compared with.
@@ -266,7 +283,7 @@ struct Row {
 /// the peak memory (MiB) and records read that its summary prints.
 // The child is reaped by `wait4` (for its CPU time), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> (f64, f64, u64, u64) {
+fn measure(command: &mut Command) -> Measured {
     let start = Instant::now();
     let mut child = command
         .stdout(Stdio::piped())
@@ -290,14 +307,46 @@ fn measure(command: &mut Command) -> (f64, f64, u64, u64) {
     );
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
-    let first_number_after = |label: &str| -> u64 {
+    let first_word_after = |label: &str| -> Option<&str> {
         text.lines()
             .find_map(|l| l.strip_prefix(label))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
+            .and_then(|rest| rest.split_whitespace().next())
     };
-    let read = first_number_after("records:");
-    (wall, cpu, first_number_after("memory:"), read)
+    let number = |label: &str| first_word_after(label).and_then(|w| w.parse().ok());
+    let seconds = first_word_after("time:").and_then(|w| w.strip_suffix('s')?.parse().ok());
+    Measured {
+        wall,
+        cpu,
+        peak_mib: number("memory:").unwrap_or(0),
+        records: number("records:").unwrap_or(0),
+        flowing: seconds,
+    }
+}
+
+/// What [`measure`] found.
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    peak_mib: u64,
+    records: u64,
+    /// Seconds records were flowing, as the program reports them.
+    flowing: Option<f64>,
+}
+
+impl Measured {
+    /// The row of a path, its wall time less `idle` seconds.
+    fn row(self, broker: &'static str, path: String, idle: f64, baseline: bool) -> Row {
+        Row {
+            broker,
+            path,
+            records: self.records,
+            wall: (self.wall - idle).max(0.001),
+            flowing: self.flowing,
+            cpu: self.cpu,
+            peak_mib: self.peak_mib,
+            baseline,
+        }
+    }
 }
 
 fn kafka_paths(
@@ -310,17 +359,8 @@ fn kafka_paths(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     let bare = std::env::current_exe().unwrap();
-    let (wall, cpu, peak_mib, records) =
-        measure(Command::new(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
-    rows.push(Row {
-        broker,
-        path: "bare rdkafka consume loop".into(),
-        records,
-        wall,
-        cpu,
-        peak_mib,
-        baseline: true,
-    });
+    let bare_run = measure(Command::new(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
+    rows.push(bare_run.row(broker, "bare rdkafka consume loop".into(), 0.0, true));
     let mut paths = vec![
         ("local", "jsonl", "none"),
         ("local", "jsonl", "gzip"),
@@ -356,16 +396,7 @@ fn kafka_paths(
             .args(["--compression", compression])
             .args(["--exit-when-idle", &IDLE_EXIT_SECS.to_string()])
             .envs(s3.env());
-        let (wall, cpu, peak_mib, records) = measure(&mut command);
-        rows.push(Row {
-            broker,
-            path: label,
-            records,
-            wall: (wall - IDLE_EXIT_SECS).max(0.001),
-            cpu,
-            peak_mib,
-            baseline: false,
-        });
+        rows.push(measure(&mut command).row(broker, label, IDLE_EXIT_SECS, false));
     }
     rows
 }
@@ -392,16 +423,12 @@ fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
             csv.display(),
             out.display()
         );
-        let (wall, cpu, peak_mib, _) = measure(Command::new(&python).args(["-c", &script]));
-        rows.push(Row {
-            broker: "bulk",
-            path: "DuckDB COPY ... PARTITION_BY (Index), parquet".into(),
+        let duckdb = Measured {
             records: n,
-            wall,
-            cpu,
-            peak_mib,
-            baseline: true,
-        });
+            ..measure(Command::new(&python).args(["-c", &script]))
+        };
+        let path = "DuckDB COPY ... PARTITION_BY (Index), parquet";
+        rows.push(duckdb.row("bulk", path.into(), 0.0, true));
     } else {
         eprintln!(
             "no DuckDB in {}: the bulk path runs without its baseline",
@@ -409,7 +436,7 @@ fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
         );
     }
     let lake = dir.join("bulk-lake");
-    let (wall, cpu, peak_mib, records) = measure(
+    let measured = measure(
         streamlake_command(&examples.csv_to_lake)
             .args([
                 "--csv",
@@ -420,15 +447,8 @@ fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
             .args(["--format", "parquet", "--partition-by", "index={Index}"])
             .args(["--schema", "stock"]),
     );
-    rows.push(Row {
-        broker: "bulk",
-        path: "csv_to_lake --format parquet".into(),
-        records,
-        wall,
-        cpu,
-        peak_mib,
-        baseline: false,
-    });
+    let path = "csv_to_lake --format parquet";
+    rows.push(measured.row("bulk", path.into(), 0.0, false));
     rows
 }
 
@@ -455,29 +475,38 @@ fn write_csv(path: &Path, n: u64) {
     out.flush().unwrap();
 }
 
+/// One table: per path, records/s over the wall time (start-up, group
+/// join and the final flush included) and over the time records were
+/// flowing, each as a ratio to its baseline.
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| broker | path | records | records/s | ratio to baseline | CPU s per 1M records | peak RSS MiB |"
+        "| broker | path | records | records/s | ratio to baseline | records/s flowing | ratio flowing | CPU s per 1M records | peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    let mut baseline = None;
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut baseline: Option<(&str, f64, Option<f64>)> = None;
     for row in rows {
         let rate = row.records as f64 / row.wall;
+        let flowing = row.flowing.map(|s| row.records as f64 / s.max(0.001));
         if row.baseline {
-            baseline = Some((row.broker, rate));
+            baseline = Some((row.broker, rate, flowing));
         }
-        let ratio = match baseline {
-            Some((broker, base)) if broker == row.broker => format!("{:.2}", rate / base),
+        let base = baseline.filter(|(broker, ..)| *broker == row.broker);
+        let ratio = base.map_or("-".into(), |(_, base, _)| format!("{:.2}", rate / base));
+        let ratio_flowing = match (base.and_then(|(.., f)| f), flowing) {
+            (Some(base), Some(flowing)) => format!("{:.2}", flowing / base),
             _ => "-".into(),
         };
+        let flowing = flowing.map_or("-".into(), |f| format!("{f:.0}"));
         println!(
-            "| {} | {} | {} | {:.0} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.2} | {} |",
             row.broker,
             row.path,
             row.records,
             rate,
             ratio,
+            flowing,
+            ratio_flowing,
             row.cpu / row.records as f64 * 1e6,
             row.peak_mib
         );
