@@ -15,10 +15,9 @@
 //! [`Record`]: crate::Record
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::time::parse_timestamp;
-use crate::value::is_container;
+use crate::value::{Raw, is_container};
 
 /// One column: its name exactly as in the data (e.g. `Adj Close`) and type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +83,7 @@ impl ColumnType {
     }
 
     /// The type of one JSON value; `None` for null (it says nothing).
-    pub(crate) fn of_json(raw: &RawValue) -> Option<ColumnType> {
+    pub(crate) fn of_json(raw: Raw<'_>) -> Option<ColumnType> {
         let text = raw.get();
         match text.as_bytes().first()? {
             b'n' => None,
@@ -169,9 +168,8 @@ mod tests {
     use super::ColumnType::{self, *};
 
     fn json(text: &str) -> Option<ColumnType> {
-        ColumnType::of_json(
-            &serde_json::from_str::<Box<serde_json::value::RawValue>>(text).unwrap(),
-        )
+        let raw = serde_json::from_str::<&serde_json::value::RawValue>(text).unwrap();
+        ColumnType::of_json(raw.into())
     }
 
     #[test]

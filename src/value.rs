@@ -14,7 +14,25 @@ pub(crate) mod scan;
 /// The top-level fields of a JSON object, in document order, borrowed from
 /// the bytes they were parsed from.
 pub(crate) struct JsonFields<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+}
+
+/// One field's value as its JSON text, already checked to be valid JSON
+/// (by the parse or the validating scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    /// The JSON text.
+    pub(crate) fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'a> From<&'a RawValue> for Raw<'a> {
+    fn from(raw: &'a RawValue) -> Self {
+        Raw(raw.get())
+    }
 }
 
 impl<'a> JsonFields<'a> {
@@ -64,26 +82,21 @@ impl<'a> JsonFields<'a> {
     /// when it cannot read `text` or finds it invalid.
     fn scan_validating(text: &'a str, keep: impl Fn(&[u8]) -> bool, wanted: usize) -> Option<Self> {
         let bytes = text.as_bytes();
-        let mut fields: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
-        let mut valid = true;
+        let mut fields: Vec<(Cow<'a, str>, Raw<'a>)> = Vec::new();
         scan::for_each_valid_field(bytes, |key, raw| {
             let kept = |(name, _): &(Cow<'a, str>, _)| name.as_bytes() == key;
             if fields.len() < wanted && keep(key) && !fields.iter().any(kept) {
-                // The key lies between two quotes of the UTF-8 text.
-                let start = key.as_ptr() as usize - bytes.as_ptr() as usize;
-                let name = &text[start..start + key.len()];
-                match serde_json::from_slice::<&RawValue>(raw) {
-                    Ok(value) => fields.push((Cow::Borrowed(name), value)),
-                    Err(_) => valid = false,
-                }
+                // Key and value are pieces of the UTF-8 text between ASCII
+                // delimiters; the scan checked the value.
+                let within = |piece: &[u8]| {
+                    let start = piece.as_ptr() as usize - bytes.as_ptr() as usize;
+                    &text[start..start + piece.len()]
+                };
+                fields.push((Cow::Borrowed(within(key)), Raw(within(raw))));
             }
-            if valid {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
-            }
+            ControlFlow::Continue(())
         })?;
-        valid.then_some(Self { fields })
+        Some(Self { fields })
     }
 
     /// [`parse_keeping`](Self::parse_keeping) by a plain scan
@@ -98,7 +111,7 @@ impl<'a> JsonFields<'a> {
         keep: impl Fn(&str) -> bool,
         wanted: usize,
     ) -> Option<Self> {
-        let mut fields: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
+        let mut fields: Vec<(Cow<'a, str>, Raw<'a>)> = Vec::new();
         let mut plain = true;
         scan::for_each_field(bytes, |key, raw| {
             let Ok(name) = std::str::from_utf8(key) else {
@@ -107,7 +120,7 @@ impl<'a> JsonFields<'a> {
             };
             if keep(name) && !fields.iter().any(|(k, _)| k == name) {
                 match serde_json::from_slice::<&RawValue>(raw) {
-                    Ok(value) => fields.push((Cow::Borrowed(name), value)),
+                    Ok(value) => fields.push((Cow::Borrowed(name), value.into())),
                     Err(_) => plain = false,
                 }
             }
@@ -134,40 +147,41 @@ impl<'a> JsonFields<'a> {
     }
 
     /// The raw value of the first field named `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
+    pub(crate) fn get(&self, name: &str) -> Option<Raw<'a>> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 
     /// Field names and raw values in document order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Raw<'a>)> {
         self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 }
 
 /// A scalar JSON value as plain text: strings unescaped, numbers and booleans
 /// as written, `None` for null. Objects and arrays come back as their JSON text.
-pub(crate) fn scalar_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn scalar_text(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     let text = raw.get();
     match text.as_bytes().first() {
-        Some(b'"') => Some(match serde_json::from_str::<&str>(text) {
-            Ok(borrowed) => Cow::Borrowed(borrowed),
-            // Escapes present: unescape into an owned string.
-            Err(_) => Cow::Owned(serde_json::from_str::<String>(text).unwrap_or_default()),
-        }),
+        // A valid string token: without escapes, its text is the value.
+        Some(b'"') if !text.contains('\\') => Some(Cow::Borrowed(&text[1..text.len() - 1])),
+        // Escapes present: unescape into an owned string.
+        Some(b'"') => Some(Cow::Owned(
+            serde_json::from_str::<String>(text).unwrap_or_default(),
+        )),
         Some(b'n') => None,
         _ => Some(Cow::Borrowed(text)),
     }
 }
 
 /// True for JSON objects and arrays.
-pub(crate) fn is_container(raw: &RawValue) -> bool {
+pub(crate) fn is_container(raw: Raw<'_>) -> bool {
     matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
 }
 
 struct FieldsVisitor<F>(F);
 
 impl<'de, F: Fn(&str) -> bool> Visitor<'de> for FieldsVisitor<F> {
-    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+    type Value = Vec<(Cow<'de, str>, Raw<'de>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -178,7 +192,7 @@ impl<'de, F: Fn(&str) -> bool> Visitor<'de> for FieldsVisitor<F> {
         while let Some(FieldName(name)) = map.next_key()? {
             if self.0(&name) {
                 let value: &'de RawValue = map.next_value()?;
-                fields.push((name, value));
+                fields.push((name, value.into()));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
