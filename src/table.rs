@@ -26,6 +26,8 @@ mod delta_log;
 mod delta_maintenance;
 #[cfg(feature = "delta")]
 mod delta_schema;
+#[cfg(feature = "delta")]
+mod delta_txn;
 
 /// How the lake sink commits what it writes. Chosen with
 /// [`LakeSinkBuilder::table_format`](crate::LakeSinkBuilder::table_format).

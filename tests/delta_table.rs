@@ -165,6 +165,41 @@ async fn a_store_that_ignores_conditional_writes_is_refused_for_delta() {
     assert!(sink.take_durable().is_empty());
 }
 
+/// The sink keeps the `txn` versions it read or wrote while no other
+/// writer commits: delta-rs looks one up by reading the log backwards to
+/// the partition's last commit (to the last checkpoint for a partition
+/// never committed), and the sink asked twice per group, so with many
+/// source partitions every group read dozens of log entries.
+#[tokio::test]
+async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
+    use common::faulty_store::{Faults, FaultyStore};
+    use std::sync::atomic::Ordering;
+    use streamlake::object_store::memory::InMemory;
+    use streamlake::object_store::path::Path as StorePath;
+    let store = std::sync::Arc::new(FaultyStore::new(
+        std::sync::Arc::new(InMemory::new()),
+        Faults::default(),
+        1,
+    ));
+    let lake = Lake::new(store.clone(), StorePath::default(), "memory://");
+    // Sixteen source partitions committing in turn: delta-rs finds a
+    // partition's `txn` by reading the log back to that partition's last
+    // commit, about sixteen entries each time.
+    let records = numbered_records(2_400, 16);
+    write_delta(&lake, &records, 10, 160).await;
+    let commits = common::objects(&lake, "stock/_delta_log")
+        .await
+        .keys()
+        .filter(|key| key.ends_with(".json"))
+        .count() as u64;
+    assert!(commits > 50, "{commits} commits");
+    let reads = store.delta_log_reads.load(Ordering::Relaxed) - commits;
+    assert!(
+        reads <= 3 * commits,
+        "{reads} reads of log entries for {commits} commits"
+    );
+}
+
 /// On a real S3 API (moto, conditional writes honoured): the log goes
 /// through the lake's own S3 store, and deltalake reads the table there.
 #[cfg(feature = "s3")]

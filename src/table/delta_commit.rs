@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use super::delta::{DeltaOptions, app_id, data_columns};
 use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
 use super::delta_schema;
+use super::delta_txn::TxnVersions;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::lake::WriteMode;
@@ -37,6 +38,8 @@ pub(crate) struct DeltaCommit {
     log_store: LogStoreRef,
     /// Loaded on first use; one commit at a time from this sink.
     table: Mutex<Option<DeltaTable>>,
+    /// `txn` versions read or written, used while `table` is locked.
+    txns: std::sync::Mutex<TxnVersions>,
 }
 
 impl fmt::Debug for DeltaCommit {
@@ -62,6 +65,7 @@ impl DeltaCommit {
             partition_columns,
             log_store,
             table: Mutex::new(None),
+            txns: Default::default(),
         })
     }
 
@@ -124,11 +128,21 @@ impl DeltaCommit {
     async fn committed(&self, table: &DeltaTable, sp: &SourcePartition) -> Result<Option<i64>> {
         let name = &self.settings.table;
         let app_id = app_id(name, &self.options.writer, sp);
-        let snapshot = self.snapshot(table)?;
-        snapshot
+        let at = table.version();
+        if let Some(known) = self.txns().get(at, &app_id) {
+            return Ok(known);
+        }
+        let found = self
+            .snapshot(table)?
             .transaction_version(self.log_store.as_ref(), &app_id)
             .await
-            .map_err(|e| table_error(format!("{name}: reading txn {app_id}"), e))
+            .map_err(|e| table_error(format!("{name}: reading txn {app_id}"), e))?;
+        self.txns().found(at, &app_id, found);
+        Ok(found)
+    }
+
+    fn txns(&self) -> std::sync::MutexGuard<'_, TxnVersions> {
+        self.txns.lock().expect("txn versions poisoned")
     }
 
     /// The table's columns as its latest version has them.
@@ -309,6 +323,7 @@ impl DeltaCommit {
         actions.extend(files.into_iter().map(|f| add_action(f, now)));
         actions.push(txn_action(&app_id, group.boundary(), now));
         let snapshot = self.snapshot(table)?;
+        let parent = table.version();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(self.partition_columns.clone()),
@@ -325,6 +340,8 @@ impl DeltaCommit {
         // The table as this commit left it: the next refresh reads only
         // what others committed since.
         table.state = Some(committed.snapshot);
+        let txns = &mut self.txns();
+        txns.committed(parent, committed.version, &app_id, group.boundary());
         Ok(committed.version)
     }
 }

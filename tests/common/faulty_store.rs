@@ -41,6 +41,8 @@ pub struct FaultyStore {
     rng: Mutex<Rng>,
     /// Requests failed on purpose.
     pub failed: AtomicU64,
+    /// Reads of Delta log entries (`_delta_log/*.json`).
+    pub delta_log_reads: AtomicU64,
     /// Puts started so far, and how many may go through before the rest
     /// wait for `release_puts`.
     puts: AtomicU64,
@@ -56,6 +58,7 @@ impl FaultyStore {
             faults,
             rng: Mutex::new(Rng(seed | 1)),
             failed: AtomicU64::new(0),
+            delta_log_reads: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             hold_after: AtomicU64::new(u64::MAX),
             released: tokio::sync::watch::Sender::new(false),
@@ -97,6 +100,10 @@ impl FaultyStore {
     }
 
     async fn before(&self, what: &str, location: &Path) -> Result<()> {
+        let key = location.as_ref();
+        if what == "get" && key.contains("_delta_log/") && key.ends_with(".json") {
+            self.delta_log_reads.fetch_add(1, Ordering::Relaxed);
+        }
         if !self.faults.delay.is_zero() {
             tokio::time::sleep(self.faults.delay).await;
         }
