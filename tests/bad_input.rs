@@ -211,6 +211,17 @@ async fn non_json_values_name_stream_partition_and_offset() {
     );
 }
 
+/// Runs `records` into `sink` with the dead-letter policy (letters in
+/// `lake`); asserts the records written and dead-lettered.
+async fn dead_letter_run(lake: &Lake, records: Vec<Record>, sink: LakeSink, want: (u64, u64)) {
+    let stats = Pipeline::new(MemorySource::new(records), sink)
+        .on_bad_input(BadInputPolicy::dead_letter_to(lake))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((stats.records_out, stats.dead_lettered), want, "{stats:?}");
+}
+
 /// The JSON Lines encoder copies values through, so routing checks each
 /// value whole: broken anywhere (after the partition field, inside a
 /// nested value, two objects in one value, a string that is not UTF-8) it
@@ -244,16 +255,7 @@ async fn a_json_lines_value_broken_anywhere_is_refused_and_the_rest_land() {
         .partition_by("index={Index}")
         .build()
         .unwrap();
-    let stats = Pipeline::new(MemorySource::new(records), sink)
-        .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(
-        (stats.records_out, stats.dead_lettered),
-        (2, broken.len() as u64),
-        "{stats:?}"
-    );
+    dead_letter_run(&lake, records, sink, (2, broken.len() as u64)).await;
     let letters = objects(&lake, "_errors").await;
     for i in 0..broken.len() {
         let key = format!("_errors/stock+1+{:020}.json", 1 + i);
@@ -299,16 +301,7 @@ async fn a_value_broken_after_its_partition_field_is_refused_by_the_parquet_enco
         ]))
         .build()
         .unwrap();
-    let stats = Pipeline::new(MemorySource::new(records), sink)
-        .on_bad_input(BadInputPolicy::dead_letter_to(&lake))
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(
-        (stats.records_out, stats.dead_lettered),
-        (2, 4),
-        "{stats:?}"
-    );
+    dead_letter_run(&lake, records, sink, (2, 4)).await;
     let letters = objects(&lake, "_errors").await;
     for (i, value) in broken.iter().enumerate() {
         let key = format!("_errors/stock+1+{:020}.json", 1 + i);
