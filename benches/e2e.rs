@@ -316,13 +316,13 @@ fn measure(command: &mut Command) -> Measured {
             .and_then(|rest| rest.split_whitespace().next())
     };
     let number = |label: &str| first_word_after(label).and_then(|w| w.parse().ok());
-    let seconds = first_word_after("time:").and_then(|w| w.strip_suffix('s')?.parse().ok());
+    let flowing = first_word_after("time:").and_then(|w| w.strip_suffix('s')?.parse().ok());
     Measured {
         wall,
         cpu,
         peak_mib: number("memory:").unwrap_or(0),
         records: number("records:").unwrap_or(0),
-        flowing: seconds,
+        flowing,
     }
 }
 

@@ -60,9 +60,10 @@ impl<'a> JsonFields<'a> {
 
     /// [`parse_keeping`](Self::parse_keeping) for the common record at a
     /// fraction of its cost: the plain scan checking each value's grammar
-    /// as it passes ([`scan::for_each_valid_field`]), the parse for a record the scan cannot read or finds invalid (the
-    /// parse then names what is wrong). Stricter than the parse in one
-    /// way: the whole value must be UTF-8, strings no field keeps too.
+    /// as it passes ([`scan::for_each_valid_field`]), the parse for a
+    /// record the scan cannot read or finds invalid (the parse then names
+    /// what is wrong). Stricter than the parse in one way: the whole value
+    /// must be UTF-8, strings no field keeps too.
     /// `keep` is asked with each name's bytes until `wanted` distinct
     /// fields are kept (a later field of a kept name is passed over, as
     /// [`get`](Self::get) reads the first).

@@ -207,12 +207,15 @@ async fn a_header_key_that_is_not_utf8_goes_through_the_policy() {
 
     // kafka_to_lake reads no headers: the message lands like the others.
     let lake = dir.path().join("lake");
-    let args = ["--group", "headers", "--on-error", "fail"];
-    let done = kafka_to_lake(
-        &broker,
-        &lake,
-        &[&args[..], &["--exit-when-idle", "2"]].concat(),
-    );
+    let args = [
+        "--group",
+        "headers",
+        "--on-error",
+        "fail",
+        "--exit-when-idle",
+        "2",
+    ];
+    let done = kafka_to_lake(&broker, &lake, &args);
     assert!(
         done.status.success(),
         "{}",

@@ -170,8 +170,6 @@ pub(super) fn partitions(list: &TopicPartitionList) -> Vec<SourcePartition> {
         .collect()
 }
 
-/// Polls until `stop` is set or the source is dropped.
-///
 /// What the polling thread is asked to do.
 pub(super) struct Polling {
     /// Records handed over at once.
@@ -180,6 +178,8 @@ pub(super) struct Polling {
     pub(super) read_headers: bool,
 }
 
+/// Polls until `stop` is set or the source is dropped.
+///
 /// Backpressure: once `HOLD_AT` batches wait to be handed over, the thread
 /// stops taking messages out of librdkafka and waits for the pipeline to
 /// take a batch (it unparks this thread); librdkafka's prefetch queue,

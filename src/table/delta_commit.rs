@@ -340,8 +340,8 @@ impl DeltaCommit {
         // The table as this commit left it: the next refresh reads only
         // what others committed since.
         table.state = Some(committed.snapshot);
-        let txns = &mut self.txns();
-        txns.committed(parent, committed.version, &app_id, group.boundary());
+        self.txns()
+            .committed(parent, committed.version, &app_id, group.boundary());
         Ok(committed.version)
     }
 }
