@@ -42,18 +42,45 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let date = NaiveDate::from_ymd_opt(
-        number(&b[0..4])? as i32,
-        number(&b[5..7])?,
-        number(&b[8..10])?,
-    )?;
+    let days = civil_days(number(&b[0..4])?, number(&b[5..7])?, number(&b[8..10])?)?;
     let rest = text[10..].strip_suffix('Z').unwrap_or(&text[10..]);
-    let time = match rest.as_bytes() {
-        [] => NaiveTime::MIN,
-        [b'T' | b' ', time @ ..] => time_of_day(time)?,
+    let millis_of_day = match rest.as_bytes() {
+        [] => 0,
+        [b'T' | b' ', time @ ..] => {
+            let time = time_of_day(time)?;
+            // A leap second's nanoseconds run past 10^9, as in chrono's
+            // `timestamp_millis`.
+            i64::from(time.num_seconds_from_midnight()) * 1000
+                + i64::from(time.nanosecond() / 1_000_000)
+        }
         _ => return None,
     };
-    Some(date.and_time(time).and_utc().timestamp_millis())
+    Some(days * MILLIS_PER_DAY + millis_of_day)
+}
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a four-digit year's date, if it exists, by
+/// Howard Hinnant's `days_from_civil`: this runs for every date cell of a
+/// bulk load, where chrono's general constructor cost a tenth of the time.
+fn civil_days(year: u32, month: u32, day: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 => 28 + u32::from(leap),
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if year > 9999 || !(1..=month_days).contains(&day) {
+        return None;
+    }
+    // Years start in March, so a leap day ends its year.
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((i64::from(month) + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 /// `HH:MM[:SS[.fraction]]`.
@@ -125,11 +152,17 @@ mod tests {
             Some(6213 * MS_PER_DAY + 3_720_000)
         );
         assert!(parse_timestamp("2000-02-29").is_some());
+        assert!(parse_timestamp("0000-02-29").is_some());
+        assert_eq!(parse_timestamp("0000-01-01"), Some(-719_528 * MS_PER_DAY));
         assert!(parse_timestamp("2016-12-31T23:59:60Z").is_some());
         for bad in [
             "",
             "1987-13-01",
             "1987-02-30",
+            "1900-02-29",
+            "2100-02-29",
+            "1987-04-31",
+            "1987-01-00",
             "87-01-05",
             "1987-01-05x",
             "HSI",
@@ -154,16 +187,11 @@ mod properties {
 
     use super::*;
 
-    /// Days since 1970-01-01 by Howard Hinnant's civil-date algorithm: a
-    /// reference that shares no code with chrono.
+    /// Days since 1970-01-01 by chrono: a reference that shares no code
+    /// with the parser's own arithmetic.
     fn reference_days(year: i32, month: u32, day: u32) -> i64 {
-        let y = i64::from(year) - i64::from(month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (i64::from(month) + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+        let date = NaiveDate::from_ymd_opt(year, month, day).expect("a valid date");
+        date.signed_duration_since(NaiveDate::default()).num_days()
     }
 
     proptest! {
@@ -179,6 +207,21 @@ mod properties {
             if let Some(millis) = parse_timestamp(&text) {
                 prop_assert!(civil_from_millis(millis).is_some(), "{text} -> {millis}");
                 prop_assert!(!text.contains(['+']), "{text} has a sign");
+            }
+        }
+
+        #[test]
+        fn a_date_parses_exactly_when_chrono_says_it_exists(
+            (year, month, day) in (0i32..=9999, 0u32..=13, 0u32..=32),
+        ) {
+            let text = format!("{year:04}-{month:02}-{day:02}");
+            let exists = NaiveDate::from_ymd_opt(year, month, day).is_some();
+            prop_assert_eq!(parse_timestamp(&text).is_some(), exists, "{}", text);
+            if exists {
+                prop_assert_eq!(
+                    parse_timestamp(&text),
+                    Some(reference_days(year, month, day) * 86_400_000)
+                );
             }
         }
 
