@@ -120,9 +120,11 @@ impl<'a> JsonFields<'a> {
                 return ControlFlow::Break(());
             };
             if keep(name) && !fields.iter().any(|(k, _)| k == name) {
-                match serde_json::from_slice::<&RawValue>(raw) {
-                    Ok(value) => fields.push((Cow::Borrowed(name), value.into())),
-                    Err(_) => plain = false,
+                match std::str::from_utf8(raw) {
+                    Ok(text) if scan::is_json_value(raw) => {
+                        fields.push((Cow::Borrowed(name), Raw(text)));
+                    }
+                    _ => plain = false,
                 }
             }
             if !plain || fields.len() >= wanted {

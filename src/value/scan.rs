@@ -256,6 +256,12 @@ pub(crate) fn is_json_number(s: &[u8]) -> bool {
     number_end(s, 0) == Some(s.len())
 }
 
+/// True when `s` is exactly one valid JSON value, checked as
+/// [`for_each_valid_field`] checks values (UTF-8 is the caller's).
+pub(crate) fn is_json_value(s: &[u8]) -> bool {
+    valid_value_end(s, 0) == Some(s.len())
+}
+
 /// The index after the JSON number starting at `at` (the longest prefix
 /// that follows the grammar), `None` when none starts there.
 fn number_end(s: &[u8], mut at: usize) -> Option<usize> {
