@@ -16,6 +16,8 @@ mod csv;
 #[cfg(feature = "parquet")]
 mod json_columns;
 #[cfg(feature = "parquet")]
+mod json_row;
+#[cfg(feature = "parquet")]
 mod json_values;
 mod jsonl;
 #[cfg(feature = "parquet")]

@@ -104,7 +104,7 @@ fn skip_space(value: &[u8], mut at: usize) -> usize {
 
 /// A string without escapes or control characters starting at `at`: its
 /// contents and the index after its closing quote.
-fn plain_string(value: &[u8], at: usize) -> Option<(&[u8], usize)> {
+pub(crate) fn plain_string(value: &[u8], at: usize) -> Option<(&[u8], usize)> {
     if value.get(at) != Some(&b'"') {
         return None;
     }
@@ -298,7 +298,7 @@ fn number_end(s: &[u8], mut at: usize) -> Option<usize> {
 /// digit is a byte `x` with `x ^ 0x30` at most 9; adding 0x76 sets the
 /// lane's high bit for anything larger (a carry out of a lane follows a
 /// non-digit, so the lowest mark is the first non-digit).
-fn digits_end(s: &[u8], mut at: usize) -> usize {
+pub(crate) fn digits_end(s: &[u8], mut at: usize) -> usize {
     while let Some(chunk) = s.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ lanes(b'0');
         let non_digits = (word.wrapping_add(lanes(0x76)) | word) & lanes(0x80);
