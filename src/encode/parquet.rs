@@ -1,14 +1,17 @@
 //! Parquet: one row group per object, columns from a declared schema.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::{BufMut, BytesMut};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::json_columns::JsonColumns;
 use super::{EncodeError, Encoder};
@@ -186,10 +189,13 @@ impl Encoder for ParquetEncoder {
             }
             ParquetCompression::None => Codec::UNCOMPRESSED,
         };
-        let properties = WriterProperties::builder()
+        let mut properties = WriterProperties::builder()
             .set_compression(codec)
-            .set_created_by("streamlake".into())
-            .build();
+            .set_created_by("streamlake".into());
+        for name in mostly_distinct_columns(&batch) {
+            properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        let properties = properties.build();
         let failed = |e: ParquetError| EncodeError {
             index: 0,
             reason: format!("writing Parquet: {e}"),
@@ -202,6 +208,52 @@ impl Encoder for ParquetEncoder {
         writer.close().map_err(failed)?;
         Ok(())
     }
+}
+
+/// Rows sampled per column to judge whether its values repeat.
+const DICTIONARY_SAMPLE: usize = 1024;
+
+/// The columns of `batch` whose sampled values are mostly (more than half)
+/// distinct, to be written without a dictionary. Dictionary encoding pays
+/// where values repeat (a ticker, a date); for mostly distinct values
+/// (prices) the writer hashes every value into a dictionary as large as
+/// the column for nothing: a tenth of a bulk load's instructions.
+fn mostly_distinct_columns(batch: &RecordBatch) -> Vec<String> {
+    let step = (batch.num_rows() / DICTIONARY_SAMPLE).max(1);
+    let schema = batch.schema();
+    let distinct = |(field, column): (&Arc<Field>, &Arc<dyn Array>)| {
+        mostly_distinct(column.as_ref(), step).then(|| field.name().clone())
+    };
+    schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(distinct)
+        .collect()
+}
+
+/// Whether the non-null values of `column` at every `step`-th row are
+/// mostly distinct (strings and fixed-width values; at least 64 of them).
+fn mostly_distinct(column: &dyn Array, step: usize) -> bool {
+    let data = column.to_data();
+    let strings = column.as_string_opt::<i32>();
+    let width = column.data_type().primitive_width();
+    let value = |row: usize| -> Option<&[u8]> {
+        if column.is_null(row) {
+            return None;
+        }
+        match (strings, width) {
+            (Some(strings), _) => Some(strings.value(row).as_bytes()),
+            (None, Some(width)) => {
+                let start = (data.offset() + row) * width;
+                data.buffers()[0].as_slice().get(start..start + width)
+            }
+            (None, None) => None,
+        }
+    };
+    let sample: Vec<&[u8]> = (0..column.len()).step_by(step).filter_map(value).collect();
+    let distinct: HashSet<&[u8]> = sample.iter().copied().collect();
+    sample.len() >= 64 && distinct.len() * 2 > sample.len()
 }
 
 #[cfg(test)]
@@ -230,6 +282,40 @@ mod tests {
 
     fn record(offset: i64, value: &str) -> Record {
         Record::new(Position::new("s", 0, offset), value.to_string())
+    }
+
+    #[test]
+    fn mostly_distinct_columns_are_written_without_a_dictionary() {
+        let encoder = ParquetEncoder::new(columns());
+        let records: Vec<Record> = (0..500)
+            .map(|i| {
+                let value = format!(
+                    r#"{{"Index":"HSI","Date":"1990-01-0{}","Adj Close":{}.25,"Volume":{}}}"#,
+                    1 + i % 3,
+                    i,
+                    i % 2
+                );
+                record(i, &value)
+            })
+            .collect();
+        let mut out = BytesMut::new();
+        encoder.encode(&records, &mut out).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(out.freeze()).unwrap();
+        let chunks = reader.metadata().row_group(0).columns();
+        let dictionary: Vec<bool> = chunks
+            .iter()
+            .map(|c| c.dictionary_page_offset().is_some())
+            .collect();
+        assert_eq!(
+            dictionary,
+            [true, true, false, true],
+            "Adj Close is distinct"
+        );
+        let batch = reader.build().unwrap().next().unwrap().unwrap();
+        let close = batch
+            .column(2)
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!((close.value(0), close.value(499)), (0.25, 499.25));
     }
 
     #[test]
