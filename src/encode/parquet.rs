@@ -85,6 +85,10 @@ impl ParquetEncoder {
     /// Refuses a record with a field that is not a column but equals one of
     /// `names` ignoring case (a Delta table's column names ignore case: such
     /// a field can become no column of its own).
+    #[cfg_attr(
+        not(feature = "delta"),
+        expect(dead_code, reason = "used by the Delta sink")
+    )]
     pub(crate) fn refusing_case_variants_of(mut self, names: Vec<String>) -> Self {
         self.case_variants_refused = names
             .into_iter()
@@ -98,6 +102,10 @@ impl ParquetEncoder {
 
     /// Timestamp columns as microseconds in UTC (Delta's `timestamp`)
     /// instead of milliseconds without a time zone.
+    #[cfg_attr(
+        not(feature = "delta"),
+        expect(dead_code, reason = "used by the Delta sink")
+    )]
     pub(crate) fn utc_microsecond_timestamps(mut self) -> Self {
         let utc_micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let fields: Vec<Field> = self
