@@ -1,13 +1,34 @@
 //! Record timestamps (milliseconds since the epoch, UTC) to and from civil
-//! dates, on `chrono`: out-of-range and malformed values are `None`, never
-//! an overflow.
+//! dates, on `chrono` (days of a date by arithmetic of our own):
+//! out-of-range and malformed values are `None`, never an overflow.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike};
 
-/// Days since 1970-01-01 of a civil date, if it exists.
+/// Milliseconds in a day.
+pub(crate) const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a (proleptic Gregorian) civil date, if it
+/// exists, by Howard Hinnant's `days_from_civil`: this runs for every date
+/// cell of a bulk load, where chrono's general constructor cost a tenth of
+/// the time.
 pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
-    let date = NaiveDate::from_ymd_opt(year, month, day)?;
-    Some(date.signed_duration_since(NaiveDate::default()).num_days())
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 => 28 + u32::from(leap),
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) {
+        return None;
+    }
+    // Years start in March, so a leap day ends its year.
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((i64::from(month) + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 /// `YYYY-MM-DD` of a day number since 1970-01-01.
@@ -42,7 +63,8 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let days = civil_days(number(&b[0..4])?, number(&b[5..7])?, number(&b[8..10])?)?;
+    let year = number(&b[0..4])? as i32; // four digits
+    let days = days_from_civil(year, number(&b[5..7])?, number(&b[8..10])?)?;
     let rest = text[10..].strip_suffix('Z').unwrap_or(&text[10..]);
     let millis_of_day = match rest.as_bytes() {
         [] => 0,
@@ -56,31 +78,6 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
         _ => return None,
     };
     Some(days * MILLIS_PER_DAY + millis_of_day)
-}
-
-const MILLIS_PER_DAY: i64 = 86_400_000;
-
-/// Days since 1970-01-01 of a four-digit year's date, if it exists, by
-/// Howard Hinnant's `days_from_civil`: this runs for every date cell of a
-/// bulk load, where chrono's general constructor cost a tenth of the time.
-fn civil_days(year: u32, month: u32, day: u32) -> Option<i64> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        2 => 28 + u32::from(leap),
-        4 | 6 | 9 | 11 => 30,
-        1..=12 => 31,
-        _ => return None,
-    };
-    if year > 9999 || !(1..=month_days).contains(&day) {
-        return None;
-    }
-    // Years start in March, so a leap day ends its year.
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((i64::from(month) + 9) % 12) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 /// `HH:MM[:SS[.fraction]]`.

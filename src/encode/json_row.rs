@@ -9,9 +9,9 @@
 //! string) is not read here: the general path reads it, and makes the same
 //! values of what this path accepts (a property test holds the two to it).
 
-use super::json_values::double;
+use super::json_values::{date_days, double};
 use crate::schema::ColumnType;
-use crate::time::{parse_date, parse_timestamp};
+use crate::time::parse_timestamp;
 use crate::value::scan::{digits_end, plain_string};
 
 /// One column's value in a record, before it is appended.
@@ -119,8 +119,7 @@ fn cell_at(text: &str, at: usize, column_type: ColumnType) -> Option<(Cell<'_>, 
         }
         ColumnType::Date => {
             let (date, end) = string_at(text, at)?;
-            let days = parse_date(date)?.div_euclid(86_400_000);
-            Some((Cell::Date(i32::try_from(days).ok()?), end))
+            Some((Cell::Date(date_days(date)?), end))
         }
         ColumnType::Timestamp => {
             let (time, end) = string_at(text, at)?;

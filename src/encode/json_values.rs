@@ -12,10 +12,8 @@ use arrow_array::types::Date32Type;
 use arrow_cast::parse::{Parser, string_to_datetime};
 use serde::de::IgnoredAny;
 
-use crate::time::{parse_date, parse_timestamp};
+use crate::time::{MILLIS_PER_DAY, parse_date, parse_timestamp};
 use crate::value::scan::is_json_number;
-
-const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// At most 40 bytes of a token, for an error message.
 pub(super) fn shown(token: &[u8]) -> String {
@@ -100,11 +98,12 @@ pub(super) fn date(token: &[u8]) -> Result<Option<i32>, String> {
     let Some(text) = string(token)? else {
         return Ok(None);
     };
-    let days = match parse_date(&text) {
-        Some(millis) => i32::try_from(millis.div_euclid(MILLIS_PER_DAY)).ok(),
-        None => Date32Type::parse(&text),
-    };
-    Ok(days)
+    Ok(date_days(&text).or_else(|| Date32Type::parse(&text)))
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date (our own format only).
+pub(super) fn date_days(text: &str) -> Option<i32> {
+    i32::try_from(parse_date(text)?.div_euclid(MILLIS_PER_DAY)).ok()
 }
 
 /// Milliseconds since the epoch: a timestamp string (ours, or what

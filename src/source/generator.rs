@@ -11,7 +11,7 @@ use super::{RecordSource, SourceEvent};
 use crate::error::Result;
 use crate::record::{Position, Record};
 use crate::schema::{Column, ColumnType};
-use crate::time::{days_from_civil, format_date};
+use crate::time::{MILLIS_PER_DAY, days_from_civil, format_date};
 
 /// The indexes of the classic dataset, with a starting level and the
 /// currency-to-USD rate that turns `Close` into `CloseUSD`.
@@ -180,7 +180,7 @@ impl StockTicks {
         )
         .expect("writing to a String cannot fail");
         Record::new(Position::new(self.stream.clone(), 0, offset), json)
-            .with_timestamp(state.day * 86_400_000)
+            .with_timestamp(state.day * MILLIS_PER_DAY)
     }
 
     fn remaining(&self) -> u64 {
