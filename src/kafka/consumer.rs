@@ -76,6 +76,8 @@ pub(super) struct SourceContext {
     /// compacted records). Committing up to that record commits the
     /// position, so a drained partition's committed offset reaches its end.
     pub(super) skips: Mutex<HashMap<SourcePartition, (i64, i64)>>,
+    /// The partitions of the group's topics the last backlog read found.
+    partitions: Mutex<Vec<(String, i32)>>,
 }
 
 impl SourceContext {
@@ -90,7 +92,23 @@ impl SourceContext {
             resumed: Mutex::new(Vec::new()),
             group_state: Mutex::new(None),
             skips: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The partitions of `topics` the last backlog read found, sorted.
+    pub(super) fn known_partitions(&self, topics: &BTreeSet<String>) -> Vec<(String, i32)> {
+        let known = self.partitions.lock().expect("partitions poisoned");
+        known
+            .iter()
+            .filter(|(topic, _)| topics.contains(topic))
+            .cloned()
+            .collect()
+    }
+
+    /// Keeps the partitions a backlog read found.
+    pub(super) fn remember_partitions(&self, partitions: &[(String, i32)]) {
+        *self.partitions.lock().expect("partitions poisoned") = partitions.to_vec();
     }
 
     /// The group state as librdkafka last reported it, for a diagnosis.
@@ -188,6 +206,12 @@ pub(super) struct Polling {
 /// paused, so that polling (rebalance callbacks, `max.poll.interval.ms`)
 /// can go on: pausing makes librdkafka drop what it prefetched and fetch
 /// it again, which costs a fast pipeline about a second each time.
+/// How long the polling thread blocks in librdkafka with nothing to hand
+/// over: also how long dropping the source may wait for the thread to see
+/// its stop flag (librdkafka cannot be woken from a poll), so short; an
+/// idle member wakes 50 times a second.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
 pub(super) fn run(
     consumer: Arc<BaseConsumer<SourceContext>>,
     polling: Polling,
@@ -233,7 +257,7 @@ pub(super) fn run(
         // paused; wait briefly while the pipeline drains a full channel;
         // otherwise fill the batch without waiting.
         let timeout = match (waiting, paused, channel_full) {
-            (0, _, _) | (_, true, _) => Duration::from_millis(100),
+            (0, _, _) | (_, true, _) => IDLE_POLL,
             (_, false, true) => Duration::from_millis(2),
             _ => Duration::ZERO,
         };

@@ -335,6 +335,8 @@ impl Drop for KafkaSource {
             }
         }
         if let Some(thread) = self.thread.take() {
+            // It may be parked, holding back while the pipeline drains.
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
