@@ -152,6 +152,17 @@ const POWERS_OF_TEN: [f64; 19] = [
     1e17, 1e18,
 ];
 
+/// The same as integers (`u64::pow` is a loop).
+const POWERS_OF_TEN_U64: [u64; 19] = {
+    let mut powers = [1u64; 19];
+    let mut k = 1;
+    while k < 19 {
+        powers[k] = powers[k - 1] * 10;
+        k += 1;
+    }
+    powers
+};
+
 impl Decimal {
     /// The value when it converts exactly in one division: at most 15
     /// digits make an integer below 2^53 and the power of ten under them
@@ -197,7 +208,7 @@ fn decimal_at(bytes: &[u8], at: usize) -> Option<(Decimal, usize)> {
     let digits = (int_end - start + scale <= 18).then(|| {
         let int = digits_value(bytes, start, int_end - start);
         let fraction = digits_value(bytes, int_end + 1, scale);
-        int * 10u64.pow(scale as u32) + fraction
+        int * POWERS_OF_TEN_U64[scale] + fraction
     });
     let number = Decimal {
         negative,

@@ -40,28 +40,35 @@ pub(super) fn infer<'a>(width: usize, rows: impl Iterator<Item = Vec<&'a str>>) 
 /// fit (a word where a number or a date belongs). A bigint column that
 /// meets a fraction (or a number past 64 bits) becomes a double column,
 /// and a date column that meets a time of day a timestamp column: numbers
-/// and times widen rather than reject.
+/// and times widen rather than reject. Returns the cell's time (epoch
+/// milliseconds) when its column holds dates or timestamps, which the
+/// record's time may be read from.
+#[inline]
 pub(super) fn write_typed_cell(
     text: &str,
     cell: &mut CellType,
     out: &mut BytesMut,
-) -> Result<(), String> {
+) -> Result<Option<i64>, String> {
     let column = match cell {
         _ if text.is_empty() => {
             out.put_slice(b"null");
-            return Ok(());
+            return Ok(None);
         }
         CellType::Untyped => {
             write_cell(text, out);
-            return Ok(());
+            return Ok(None);
         }
         CellType::Typed(column) => column,
     };
+    let mut time = None;
     let fits = match *column {
         ColumnType::String => true,
         ColumnType::Boolean => text == "true" || text == "false",
         ColumnType::Bigint | ColumnType::Double => is_json_number(text.as_bytes()),
-        ColumnType::Date | ColumnType::Timestamp => parse_timestamp(text).is_some(),
+        ColumnType::Date | ColumnType::Timestamp => {
+            time = parse_timestamp(text);
+            time.is_some()
+        }
     };
     if !fits {
         return Err(format!("{text:?} is not a {} value", column.sql_name()));
@@ -75,7 +82,7 @@ pub(super) fn write_typed_cell(
         ColumnType::String | ColumnType::Date | ColumnType::Timestamp => write_string(text, out),
         _ => out.put_slice(text.as_bytes()),
     }
-    Ok(())
+    Ok(time)
 }
 
 /// Writes a CSV cell as a JSON value: null, a number as written, or a string.

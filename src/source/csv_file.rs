@@ -234,13 +234,18 @@ impl CsvSource {
         let json = &mut self.json;
         json.clear();
         json.put_u8(b'{');
+        // The time column's cell, read as a time while typing it.
+        let mut cell_time = None;
         for (i, text) in text_cells(row, crlf).enumerate() {
             if i > 0 {
                 json.put_u8(b',');
             }
             json.put_slice(&self.keys[i]);
-            write_typed_cell(text, &mut self.types[i], json)
+            let time = write_typed_cell(text, &mut self.types[i], json)
                 .map_err(|why| Bad::Row(format!("column {:?}: {why}", self.names[i])))?;
+            if Some(i) == self.timestamp_column {
+                cell_time = time;
+            }
         }
         json.put_u8(b'}');
         // The value is copied out at its exact size: spare room would stay
@@ -250,7 +255,7 @@ impl CsvSource {
         let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
             let text = text_cells(row, crlf).nth(column).unwrap_or_default();
-            let millis = parse_timestamp(text).ok_or_else(|| {
+            let millis = cell_time.or_else(|| parse_timestamp(text)).ok_or_else(|| {
                 let name = &self.names[column];
                 Bad::Row(format!(
                     "column {name:?} value {text:?} is not a date or timestamp"
