@@ -8,14 +8,19 @@ use std::ops::ControlFlow;
 use serde::Deserializer as _;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 
 pub(crate) mod scan;
 
 /// The top-level fields of a JSON object, in document order, borrowed from
 /// the bytes they were parsed from.
 pub(crate) struct JsonFields<'a> {
-    fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+    fields: Fields<'a>,
 }
+
+/// Kept fields: routing keeps one or two for every record, held in place
+/// rather than allocated.
+type Fields<'a> = SmallVec<[(Cow<'a, str>, Raw<'a>); 2]>;
 
 /// One field's value as its JSON text, already checked to be valid JSON
 /// (by the parse or the validating scan).
@@ -55,7 +60,9 @@ impl<'a> JsonFields<'a> {
             .map_err(|e| format!("value is not a JSON object: {e}"))?;
         de.end()
             .map_err(|e| format!("trailing bytes after the JSON object: {e}"))?;
-        Ok(Self { fields })
+        Ok(Self {
+            fields: SmallVec::from_vec(fields),
+        })
     }
 
     /// [`parse_keeping`](Self::parse_keeping) for the common record at a
@@ -83,7 +90,7 @@ impl<'a> JsonFields<'a> {
     /// when it cannot read `text` or finds it invalid.
     fn scan_validating(text: &'a str, keep: impl Fn(&[u8]) -> bool, wanted: usize) -> Option<Self> {
         let bytes = text.as_bytes();
-        let mut fields: Vec<(Cow<'a, str>, Raw<'a>)> = Vec::new();
+        let mut fields = Fields::new();
         scan::for_each_valid_field(bytes, |key, raw| {
             let kept = |(name, _): &(Cow<'a, str>, _)| name.as_bytes() == key;
             if fields.len() < wanted && keep(key) && !fields.iter().any(kept) {
@@ -112,7 +119,7 @@ impl<'a> JsonFields<'a> {
         keep: impl Fn(&str) -> bool,
         wanted: usize,
     ) -> Option<Self> {
-        let mut fields: Vec<(Cow<'a, str>, Raw<'a>)> = Vec::new();
+        let mut fields = Fields::new();
         let mut plain = true;
         scan::for_each_field(bytes, |key, raw| {
             let Ok(name) = std::str::from_utf8(key) else {

@@ -186,15 +186,19 @@ impl Batcher {
 
     /// Adds a record to its (open) group. True when the group has reached
     /// its recorded boundary and must be written now.
-    pub(crate) fn join(&mut self, sp: &SourcePartition, record: Record, path: String) -> bool {
+    pub(crate) fn join(&mut self, sp: &SourcePartition, record: Record, path: &str) -> bool {
         let offset = record.position.offset;
         let group = self.groups.get_mut(sp).expect("the group is open");
         group.last_offset = offset;
-        if group.all_written || group.written_paths.contains(&path) {
+        if group.all_written || group.written_paths.contains(path) {
             return group.replay_until == Some(offset);
         }
         let room = (self.encoding_room)(record.value.len() + 1);
-        let buffer = group.buffers.entry(path).or_default();
+        // The path is copied only for a new object.
+        if !group.buffers.contains_key(path) {
+            group.buffers.insert(path.to_owned(), Buffer::default());
+        }
+        let buffer = group.buffers.get_mut(path).expect("inserted above");
         let memory = buffer.push_counted(record) + room;
         group.memory += memory;
         self.buffered_bytes += memory;
@@ -317,7 +321,7 @@ mod tests {
                 }
                 Next::Join => {}
             }
-            if batcher.join(&sp, r, path) {
+            if batcher.join(&sp, r, &path) {
                 write(batcher, &sp);
             }
             while let Some(sp) = batcher.over_budget() {
@@ -364,8 +368,8 @@ mod tests {
         let first = record(0, 10, "HSI");
         assert_eq!(b.next(&sp, &first, "index=HSI"), Next::Open);
         b.open(sp.clone(), 10, Some(recorded(12, &[])));
-        assert!(!b.join(&sp, first, "index=HSI".into()));
-        assert!(!b.join(&sp, record(0, 11, "NYA"), "index=NYA".into()));
+        assert!(!b.join(&sp, first, "index=HSI"));
+        assert!(!b.join(&sp, record(0, 11, "NYA"), "index=NYA"));
         // Flushing now would cut the recorded group short: held back.
         let (ready, held) = b.flushable();
         assert!(ready.is_empty() && held.len() == 1);
@@ -373,7 +377,7 @@ mod tests {
         assert!(b.buffered_bytes() > 0);
         assert_eq!(b.over_budget(), None);
         assert!(
-            b.join(&sp, record(0, 12, "HSI"), "index=HSI".into()),
+            b.join(&sp, record(0, 12, "HSI"), "index=HSI"),
             "closes at 12"
         );
         let group = b.take(&sp).unwrap();
@@ -392,8 +396,8 @@ mod tests {
             ..recorded(11, &[])
         };
         b.open(sp.clone(), 10, Some(all_in_table));
-        assert!(!b.join(&sp, record(0, 10, "HSI"), "index=HSI".into()));
-        assert!(b.join(&sp, record(0, 11, "NYA"), "index=NYA".into()));
+        assert!(!b.join(&sp, record(0, 10, "HSI"), "index=HSI"));
+        assert!(b.join(&sp, record(0, 11, "NYA"), "index=NYA"));
         assert_eq!(b.buffered_bytes(), 0, "nothing is buffered again");
         let group = b.take(&sp).unwrap();
         assert!(group.buffers.is_empty());
@@ -439,8 +443,8 @@ mod tests {
         let values: usize = records.iter().map(|r| r.value.len() + 1).sum();
         for r in records {
             let path = format!("index={}", &r.value[10..13].escape_ascii());
-            plain.join(&sp, r.clone(), path.clone());
-            b.join(&sp, r, path);
+            plain.join(&sp, r.clone(), &path);
+            b.join(&sp, r, &path);
         }
         assert_eq!(b.buffered_bytes(), plain.buffered_bytes() + 2 * values);
         let group = b.take(&sp).unwrap();
@@ -455,7 +459,7 @@ mod tests {
         let sp = SourcePartition::new("t", 0);
         assert_eq!(b.pass_over(&sp, 0), Some(0));
         b.open(sp.clone(), 1, None);
-        b.join(&sp, record(0, 1, "HSI"), "index=HSI".into());
+        b.join(&sp, record(0, 1, "HSI"), "index=HSI");
         assert_eq!(b.pass_over(&sp, 2), None);
         assert_eq!(b.take(&sp).unwrap().boundary(), 2);
     }
@@ -465,12 +469,12 @@ mod tests {
         let mut b = batcher(1000, 1 << 20);
         let sp = SourcePartition::new("t", 0);
         b.open(sp.clone(), 0, Some(recorded(2, &["index=HSI"])));
-        assert!(!b.join(&sp, record(0, 0, "HSI"), "index=HSI".into()));
+        assert!(!b.join(&sp, record(0, 0, "HSI"), "index=HSI"));
         assert_eq!(b.buffered_bytes(), 0, "its object is in the lake");
-        assert!(!b.join(&sp, record(0, 1, "NYA"), "index=NYA".into()));
+        assert!(!b.join(&sp, record(0, 1, "NYA"), "index=NYA"));
         assert!(b.buffered_bytes() > 0, "its object is missing");
         assert!(
-            b.join(&sp, record(0, 2, "HSI"), "index=HSI".into()),
+            b.join(&sp, record(0, 2, "HSI"), "index=HSI"),
             "boundary"
         );
         let group = b.take(&sp).unwrap();

@@ -62,7 +62,11 @@ pub(crate) fn key_too_long(
     name_len: usize,
 ) -> Option<String> {
     let limits = lake.key_limits();
-    if let Some(max) = limits.max_segment_bytes {
+    // A path no longer than a segment may be has no segment too long.
+    if let Some(max) = limits
+        .max_segment_bytes
+        .filter(|max| partition_path.len() > *max)
+    {
         if let Some(long) = partition_path.split('/').find(|s| s.len() > max) {
             return Some(format!(
                 "the partition path segment {:?}... is {} bytes; {} allows {max}",

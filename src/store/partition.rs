@@ -164,6 +164,19 @@ impl PartitionTemplate {
         timestamp: Option<i64>,
     ) -> Result<String, String> {
         let mut out = String::with_capacity(self.source.len() + 16);
+        self.render_into(fields, timestamp, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`render`](Self::render) into `out` (cleared first): the sink
+    /// renders every record's path into one buffer.
+    pub(crate) fn render_into(
+        &self,
+        fields: &JsonFields<'_>,
+        timestamp: Option<i64>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        out.clear();
         let time = || {
             let millis = timestamp.ok_or_else(|| {
                 "the partition template uses the record time, and the record has no timestamp"
@@ -207,7 +220,7 @@ impl PartitionTemplate {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

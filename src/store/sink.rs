@@ -61,6 +61,8 @@ pub struct LakeSink {
     failed: BTreeMap<SourcePartition, Group>,
     landing: Landing,
     stats: SinkStats,
+    /// The buffer each record's partition path is rendered into.
+    path: String,
 }
 
 impl LakeSink {
@@ -86,6 +88,7 @@ impl LakeSink {
             last_offsets: PartitionMap::default(),
             landing: Landing::new(listener),
             stats: SinkStats::default(),
+            path: String::new(),
         }
     }
 
@@ -111,15 +114,19 @@ impl LakeSink {
         } else {
             template.read_fields(&record.value)
         };
+        // Rendered into one buffer: a path is copied only when it starts
+        // an object.
+        let mut path = std::mem::take(&mut self.path);
         let routed = fields
-            .and_then(|fields| template.render(&fields, record.timestamp))
-            .and_then(|path| match self.key_too_long(&sp, &path) {
+            .and_then(|fields| template.render_into(&fields, record.timestamp, &mut path))
+            .and_then(|()| match self.key_too_long(&sp, &path) {
                 Some(why) => Err(why),
-                None => Ok(path),
+                None => Ok(()),
             });
         let path = match routed {
-            Ok(path) => path,
+            Ok(()) => path,
             Err(reason) => {
+                self.path = path;
                 if let Some(offset) = self.batcher.pass_over(&sp, record.position.offset) {
                     self.landing.passed(&sp, offset);
                 }
@@ -135,7 +142,9 @@ impl LakeSink {
             }
             Next::Join => {}
         }
-        if self.batcher.join(&sp, record, path) {
+        let at_boundary = self.batcher.join(&sp, record, &path);
+        self.path = path;
+        if at_boundary {
             self.close(&sp, rejected).await?;
         }
         self.keep_to_budget(rejected).await
