@@ -123,6 +123,7 @@ impl CsvSourceBuilder {
             checkpoint: self.checkpoint,
             uncommitted: VecDeque::new(),
             record: csv::ByteRecord::new(),
+            placeholder: None,
             json: bytes::BytesMut::new(),
         };
         source.resume()?;

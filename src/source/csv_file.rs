@@ -64,6 +64,9 @@ pub struct CsvSource {
     /// position just after it.
     pub(super) uncommitted: VecDeque<(i64, csv::Position)>,
     pub(super) record: csv::ByteRecord,
+    /// An empty record to stand in for `record` while a row is read as
+    /// text (`mem::take` would allocate one per row).
+    pub(super) placeholder: Option<csv::ByteRecord>,
     /// Where each row's JSON is written before it is copied out at its
     /// exact size.
     pub(super) json: BytesMut,
@@ -211,16 +214,18 @@ impl CsvSource {
         }
         // The row's text is checked as UTF-8 once, then read cell by cell;
         // its buffer goes back to `self.record` for the next row.
-        let row = match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {
+        let placeholder = self.placeholder.take().unwrap_or_default();
+        let bytes = std::mem::replace(&mut self.record, placeholder);
+        let row = match csv::StringRecord::from_byte_record(bytes) {
             Ok(row) => row,
             Err(e) => {
                 let name = &self.names[e.utf8_error().field()];
-                self.record = e.into_byte_record();
+                self.placeholder = Some(std::mem::replace(&mut self.record, e.into_byte_record()));
                 return Err(Bad::Row(format!("column {name:?} is not valid UTF-8")));
             }
         };
         let record = self.typed_record(&row, position, crlf);
-        self.record = row.into_byte_record();
+        self.placeholder = Some(std::mem::replace(&mut self.record, row.into_byte_record()));
         record
     }
 

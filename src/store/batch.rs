@@ -473,10 +473,7 @@ mod tests {
         assert_eq!(b.buffered_bytes(), 0, "its object is in the lake");
         assert!(!b.join(&sp, record(0, 1, "NYA"), "index=NYA"));
         assert!(b.buffered_bytes() > 0, "its object is missing");
-        assert!(
-            b.join(&sp, record(0, 2, "HSI"), "index=HSI"),
-            "boundary"
-        );
+        assert!(b.join(&sp, record(0, 2, "HSI"), "index=HSI"), "boundary");
         let group = b.take(&sp).unwrap();
         assert_eq!(group.buffers.keys().collect::<Vec<_>>(), ["index=NYA"]);
         assert_eq!((group.first_offset, group.boundary()), (0, 2));
