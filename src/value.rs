@@ -173,7 +173,9 @@ pub(crate) fn scalar_text(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     let text = raw.get();
     match text.as_bytes().first() {
         // A valid string token: without escapes, its text is the value.
-        Some(b'"') if !text.contains('\\') => Some(Cow::Borrowed(&text[1..text.len() - 1])),
+        Some(b'"') if !text.as_bytes().contains(&b'\\') => {
+            Some(Cow::Borrowed(&text[1..text.len() - 1]))
+        }
         // Escapes present: unescape into an owned string.
         Some(b'"') => Some(Cow::Owned(
             serde_json::from_str::<String>(text).unwrap_or_default(),

@@ -27,6 +27,8 @@ use crate::value::{JsonFields, is_container, scalar_text};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionTemplate {
     pieces: Vec<Piece>,
+    /// The fields the pieces read, in order (looked up per record).
+    fields: Vec<String>,
     source: String,
 }
 
@@ -51,6 +53,7 @@ impl PartitionTemplate {
     pub fn none() -> Self {
         Self {
             pieces: Vec::new(),
+            fields: Vec::new(),
             source: String::new(),
         }
     }
@@ -104,25 +107,30 @@ impl PartitionTemplate {
                 }
             }
         }
+        let fields = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Field(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             pieces,
+            fields,
             source: template_trimmed.to_string(),
         })
     }
 
     /// The record fields the template reads, in order.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.pieces.iter().filter_map(|p| match p {
-            Piece::Field(name) => Some(name.as_str()),
-            _ => None,
-        })
+        self.fields.iter().map(String::as_str)
     }
 
     /// Parses a record's value (one JSON object, validated whole) and keeps
     /// the fields this template reads.
     pub(crate) fn read_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
-        let keep = |name: &[u8]| self.fields().any(|field| field.as_bytes() == name);
-        JsonFields::validate_keeping(value, keep, self.fields().count())
+        let keep = |name: &[u8]| self.fields.iter().any(|field| field.as_bytes() == name);
+        JsonFields::validate_keeping(value, keep, self.fields.len())
     }
 
     /// [`read_fields`](Self::read_fields) for a record whose value the
@@ -132,8 +140,8 @@ impl PartitionTemplate {
     ///
     /// [`Encoder::checks_values`]: crate::Encoder::checks_values
     pub(crate) fn scan_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
-        let keep = |name: &str| self.fields().any(|field| field == name);
-        JsonFields::scan_or_parse_keeping(value, keep, self.fields().count())
+        let keep = |name: &str| self.fields.iter().any(|field| field == name);
+        JsonFields::scan_or_parse_keeping(value, keep, self.fields.len())
     }
 
     /// Whether the template reads the record time (`{@year}`, ...).
@@ -224,18 +232,41 @@ impl PartitionTemplate {
     }
 }
 
+/// The bytes [`escape`] replaces (all ASCII), as a table.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let c = byte as u8;
+        table[byte] = c.is_ascii_control()
+            || matches!(
+                c,
+                b'"' | b'#'
+                    | b'%'
+                    | b'\''
+                    | b'*'
+                    | b'/'
+                    | b':'
+                    | b'='
+                    | b'?'
+                    | b'\\'
+                    | b'{'
+                    | b'['
+                    | b']'
+                    | b'^'
+            );
+        byte += 1;
+    }
+    table
+};
+
 /// Escapes a value for one path segment the way Hive escapes partition
 /// values (`FileUtils.escapePathName`): control characters and
 /// `"#%'*/:=?\{[]^` become `%XX`.
 pub(crate) fn escape(value: &str) -> Cow<'_, str> {
-    let needs = |c: char| {
-        c.is_ascii_control()
-            || matches!(
-                c,
-                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
-            )
-    };
-    if !value.chars().any(needs) {
+    let needs = |c: char| c.is_ascii() && ESCAPED[c as usize];
+    // Only ASCII is ever escaped: one table load per byte.
+    if !value.bytes().any(|b| ESCAPED[usize::from(b)]) {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 8);
