@@ -196,6 +196,12 @@ pub(super) struct Polling {
     pub(super) read_headers: bool,
 }
 
+/// How long the polling thread blocks in librdkafka with nothing to hand
+/// over: also how long dropping the source may wait for the thread to see
+/// its stop flag (librdkafka cannot be woken from a poll), so short; an
+/// idle member wakes 50 times a second.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
 /// Polls until `stop` is set or the source is dropped.
 ///
 /// Backpressure: once `HOLD_AT` batches wait to be handed over, the thread
@@ -206,12 +212,6 @@ pub(super) struct Polling {
 /// paused, so that polling (rebalance callbacks, `max.poll.interval.ms`)
 /// can go on: pausing makes librdkafka drop what it prefetched and fetch
 /// it again, which costs a fast pipeline about a second each time.
-/// How long the polling thread blocks in librdkafka with nothing to hand
-/// over: also how long dropping the source may wait for the thread to see
-/// its stop flag (librdkafka cannot be woken from a poll), so short; an
-/// idle member wakes 50 times a second.
-const IDLE_POLL: Duration = Duration::from_millis(20);
-
 pub(super) fn run(
     consumer: Arc<BaseConsumer<SourceContext>>,
     polling: Polling,
