@@ -259,13 +259,20 @@ impl CsvSource {
         let value = Bytes::copy_from_slice(json);
         let mut record = Record::new(position, value);
         if let Some(column) = self.timestamp_column {
-            let text = text_cells(row, crlf).nth(column).unwrap_or_default();
-            let millis = cell_time.or_else(|| parse_timestamp(text)).ok_or_else(|| {
-                let name = &self.names[column];
-                Bad::Row(format!(
-                    "column {name:?} value {text:?} is not a date or timestamp"
-                ))
-            })?;
+            // The cell is looked at again only when typing did not read it
+            // as a time (an untyped or string column).
+            let millis = match cell_time {
+                Some(millis) => millis,
+                None => {
+                    let text = text_cells(row, crlf).nth(column).unwrap_or_default();
+                    parse_timestamp(text).ok_or_else(|| {
+                        let name = &self.names[column];
+                        Bad::Row(format!(
+                            "column {name:?} value {text:?} is not a date or timestamp"
+                        ))
+                    })?
+                }
+            };
             record.timestamp = Some(millis);
         }
         Ok(record)
