@@ -27,7 +27,8 @@ use crate::value::{JsonFields, is_container, scalar_text};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionTemplate {
     pieces: Vec<Piece>,
-    /// The fields the pieces read, in order (looked up per record).
+    /// The names of the fields the pieces read, in order (a
+    /// [`Piece::Field`] is an index into it).
     fields: Vec<String>,
     source: String,
 }
@@ -35,7 +36,8 @@ pub struct PartitionTemplate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Piece {
     Literal(String),
-    Field(String),
+    /// The field named by `fields[index]`.
+    Field(usize),
     Time(TimePart),
 }
 
@@ -72,7 +74,7 @@ impl PartitionTemplate {
                 "empty, relative or hidden path segment (one starting with '.' or '_')",
             ));
         }
-        let mut pieces = Vec::new();
+        let (mut pieces, mut fields) = (Vec::new(), Vec::new());
         let mut rest = template_trimmed;
         while !rest.is_empty() {
             match rest.find(['{', '}']) {
@@ -97,7 +99,10 @@ impl PartitionTemplate {
                         None if name.is_empty() || name.contains('{') => {
                             return Err(bad("empty or nested field name"));
                         }
-                        None => Piece::Field(name.to_string()),
+                        None => {
+                            fields.push(name.to_string());
+                            Piece::Field(fields.len() - 1)
+                        }
                     });
                     rest = &rest[end + 1..];
                 }
@@ -107,13 +112,6 @@ impl PartitionTemplate {
                 }
             }
         }
-        let fields = pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::Field(name) => Some(name.clone()),
-                _ => None,
-            })
-            .collect();
         Ok(Self {
             pieces,
             fields,
@@ -196,7 +194,8 @@ impl PartitionTemplate {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Field(name) => {
+                Piece::Field(index) => {
+                    let name = &self.fields[*index];
                     let raw = fields
                         .get(name)
                         .ok_or_else(|| format!("partition field {name:?} is missing"))?;
