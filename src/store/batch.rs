@@ -7,7 +7,7 @@
 //! object per partition path. Groups close whole, so a committed offset is
 //! always a boundary in every partition path (DESIGN invariant 2).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use super::commit::Recorded;
 use super::rotation::{Buffer, Rotation};
@@ -27,10 +27,16 @@ pub(crate) struct Group {
     pub(crate) written_paths: HashSet<String>,
     /// Every record up to `replay_until` is in the lake: all are passed over.
     pub(crate) all_written: bool,
-    /// Partition path → the object's records.
-    pub(crate) buffers: BTreeMap<String, Buffer>,
+    /// Partition path → the object's records (hashed: every record looks
+    /// its path up; [`objects`](Self::objects) gives them in path order).
+    pub(crate) buffers: PathMap<Buffer>,
     pub(crate) memory: usize,
 }
+
+/// A map keyed by partition path, looked up for every record a group
+/// takes: hashed with rapidhash (a `BTreeMap` compared the path with a
+/// few others per lookup, three lookups a record).
+pub(crate) type PathMap<V> = HashMap<String, V, rapidhash::fast::RandomState>;
 
 impl Group {
     /// An empty group covering `first..=last` (unit tests of the stages).
@@ -42,9 +48,21 @@ impl Group {
             replay_until: None,
             written_paths: HashSet::new(),
             all_written: false,
-            buffers: BTreeMap::new(),
+            buffers: PathMap::default(),
             memory: 0,
         }
+    }
+
+    /// The group's objects in partition path order (encoding, refusals and
+    /// new table columns follow it, so that a replay repeats them).
+    pub(crate) fn objects(&self) -> Vec<(&str, &Buffer)> {
+        let mut objects: Vec<_> = self
+            .buffers
+            .iter()
+            .map(|(path, buffer)| (path.as_str(), buffer))
+            .collect();
+        objects.sort_unstable_by_key(|(path, _)| *path);
+        objects
     }
 
     /// The last offset the group covers once written.
@@ -72,17 +90,19 @@ impl Group {
     }
 }
 
-/// What must happen before a record joins its source partition's group.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Next {
+/// What became of a record offered to its source partition's group.
+#[derive(Debug)]
+pub(crate) enum Offer {
+    /// It joined the open group; `at_boundary` when the group has reached
+    /// its recorded boundary and must be written now.
+    Joined { at_boundary: bool },
     /// No group is open: open one at the record's offset (after looking up
-    /// whether an earlier run recorded a boundary there).
-    Open,
+    /// whether an earlier run recorded a boundary there), then
+    /// [`join`](Batcher::join).
+    Open(Record),
     /// The open group ends before this record (rotation, or the recorded
-    /// boundary): write it first.
-    Close,
-    /// The record joins the open group.
-    Join,
+    /// boundary): write it, open the next, then [`join`](Batcher::join).
+    Close(Record),
 }
 
 /// Memory encoding an object takes beside its records, for so many bytes
@@ -141,22 +161,6 @@ impl Batcher {
             .is_some_and(|end| offset > end)
     }
 
-    /// What must happen before `record`, bound for partition path `path`,
-    /// joins its group.
-    pub(crate) fn next(&self, sp: &SourcePartition, record: &Record, path: &str) -> Next {
-        let Some(group) = self.groups.get(sp) else {
-            return Next::Open;
-        };
-        let full = match group.replay_until {
-            Some(end) => record.position.offset > end,
-            None => group
-                .buffers
-                .get(path)
-                .is_some_and(|b| self.rotation.is_full(b, record)),
-        };
-        if full { Next::Close } else { Next::Join }
-    }
-
     /// Opens `sp`'s group at `first_offset`, ending where an earlier run
     /// that started a group there recorded (and passing over the records
     /// of the objects that run wrote in full).
@@ -178,31 +182,58 @@ impl Batcher {
                 replay_until,
                 written_paths,
                 all_written,
-                buffers: BTreeMap::new(),
+                buffers: PathMap::default(),
                 memory: 0,
             },
         );
     }
 
-    /// Adds a record to its (open) group. True when the group has reached
-    /// its recorded boundary and must be written now.
-    pub(crate) fn join(&mut self, sp: &SourcePartition, record: Record, path: &str) -> bool {
+    /// Offers `record`, bound for partition path `path`, to its source
+    /// partition's open group: it joins when the group may take it, with
+    /// one lookup of the group and one of the path.
+    pub(crate) fn offer(&mut self, sp: &SourcePartition, record: Record, path: &str) -> Offer {
+        let Some(group) = self.groups.get_mut(sp) else {
+            return Offer::Open(record);
+        };
         let offset = record.position.offset;
-        let group = self.groups.get_mut(sp).expect("the group is open");
-        group.last_offset = offset;
+        if group.replay_until.is_some_and(|end| offset > end) {
+            return Offer::Close(record);
+        }
+        let at_boundary = group.replay_until == Some(offset);
         if group.all_written || group.written_paths.contains(path) {
-            return group.replay_until == Some(offset);
+            group.last_offset = offset;
+            return Offer::Joined { at_boundary };
         }
         let room = (self.encoding_room)(record.value.len() + 1);
-        // The path is copied only for a new object.
-        if !group.buffers.contains_key(path) {
-            group.buffers.insert(path.to_owned(), Buffer::default());
-        }
-        let buffer = group.buffers.get_mut(path).expect("inserted above");
-        let memory = buffer.push_counted(record) + room;
+        let memory = match group.buffers.get_mut(path) {
+            Some(buffer)
+                if group.replay_until.is_none() && self.rotation.is_full(buffer, &record) =>
+            {
+                return Offer::Close(record);
+            }
+            Some(buffer) => buffer.push_counted(record),
+            // The path is copied only for a new object.
+            None => {
+                let mut buffer = Buffer::default();
+                let memory = buffer.push_counted(record);
+                group.buffers.insert(path.to_owned(), buffer);
+                memory
+            }
+        } + room;
+        group.last_offset = offset;
         group.memory += memory;
         self.buffered_bytes += memory;
-        group.replay_until == Some(offset)
+        Offer::Joined { at_boundary }
+    }
+
+    /// Adds a record to the group just opened (or to an open group it
+    /// belongs in). True when the group has reached its recorded boundary
+    /// and must be written now.
+    pub(crate) fn join(&mut self, sp: &SourcePartition, record: Record, path: &str) -> bool {
+        match self.offer(sp, record, path) {
+            Offer::Joined { at_boundary } => at_boundary,
+            Offer::Open(_) | Offer::Close(_) => panic!("{sp}: no open group takes the record"),
+        }
     }
 
     /// A record at `offset` of `sp` that is not routed (rejected): it
@@ -307,21 +338,29 @@ mod tests {
                 sp.partition,
                 group.first_offset,
                 group.boundary(),
-                group.buffers.keys().cloned().collect(),
+                group
+                    .objects()
+                    .iter()
+                    .map(|(path, _)| path.to_string())
+                    .collect(),
             ));
         };
         for r in records {
             let sp = r.position.source_partition();
             let path = format!("index={}", &r.value[10..13].escape_ascii());
-            match batcher.next(&sp, &r, &path) {
-                Next::Open => batcher.open(sp.clone(), r.position.offset, None),
-                Next::Close => {
+            let at_boundary = match batcher.offer(&sp, r, &path) {
+                Offer::Joined { at_boundary } => at_boundary,
+                Offer::Open(r) => {
+                    batcher.open(sp.clone(), r.position.offset, None);
+                    batcher.join(&sp, r, &path)
+                }
+                Offer::Close(r) => {
                     write(batcher, &sp);
                     batcher.open(sp.clone(), r.position.offset, None);
+                    batcher.join(&sp, r, &path)
                 }
-                Next::Join => {}
-            }
-            if batcher.join(&sp, r, &path) {
+            };
+            if at_boundary {
                 write(batcher, &sp);
             }
             while let Some(sp) = batcher.over_budget() {
@@ -365,8 +404,9 @@ mod tests {
         let mut b = batcher(100, 0);
         let sp = SourcePartition::new("t", 0);
         // An earlier run closed 10..=12 by the clock; the replay must too.
-        let first = record(0, 10, "HSI");
-        assert_eq!(b.next(&sp, &first, "index=HSI"), Next::Open);
+        let Offer::Open(first) = b.offer(&sp, record(0, 10, "HSI"), "index=HSI") else {
+            panic!("no group is open");
+        };
         b.open(sp.clone(), 10, Some(recorded(12, &[])));
         assert!(!b.join(&sp, first, "index=HSI"));
         assert!(!b.join(&sp, record(0, 11, "NYA"), "index=NYA"));
@@ -384,7 +424,10 @@ mod tests {
         assert_eq!((group.first_offset, group.boundary()), (10, 12));
         // A record past a boundary that was never reached closes it first.
         b.open(sp.clone(), 13, Some(recorded(14, &[])));
-        assert_eq!(b.next(&sp, &record(0, 15, "HSI"), "index=HSI"), Next::Close);
+        let before = b.buffered_bytes();
+        let offered = b.offer(&sp, record(0, 15, "HSI"), "index=HSI");
+        assert!(matches!(offered, Offer::Close(_)), "{offered:?}");
+        assert_eq!(b.buffered_bytes(), before, "the record did not join");
     }
 
     #[test]
@@ -475,7 +518,8 @@ mod tests {
         assert!(b.buffered_bytes() > 0, "its object is missing");
         assert!(b.join(&sp, record(0, 2, "HSI"), "index=HSI"), "boundary");
         let group = b.take(&sp).unwrap();
-        assert_eq!(group.buffers.keys().collect::<Vec<_>>(), ["index=NYA"]);
+        let paths: Vec<_> = group.objects().iter().map(|(path, _)| *path).collect();
+        assert_eq!(paths, ["index=NYA"]);
         assert_eq!((group.first_offset, group.boundary()), (0, 2));
     }
 }

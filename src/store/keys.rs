@@ -52,6 +52,18 @@ pub(crate) fn object_key(
     lake.key([table, partition_path, name.as_str()])
 }
 
+/// The longest partition path whose objects' keys (with names of
+/// `name_len` bytes) fit the lake's store whatever the path holds: no
+/// segment and no key can be too long. A longer path may still fit
+/// ([`key_too_long`] says).
+pub(crate) fn path_always_fits(lake: &Lake, table: &str, name_len: usize) -> usize {
+    let limits = lake.key_limits();
+    let by_key = limits.max_key_bytes.map_or(usize::MAX, |max| {
+        max.saturating_sub(lake.root().as_ref().len() + table.len() + name_len + 3)
+    });
+    by_key.min(limits.max_segment_bytes.unwrap_or(usize::MAX))
+}
+
 /// Why the key of an object of `sp` under `table/partition_path` would be
 /// too long for the lake's store, if it would: a path segment (a local
 /// file name: 255 bytes) or the whole key (S3: 1,024 bytes).
@@ -138,6 +150,32 @@ mod tests {
         assert_eq!(
             marker_key(&lake, "stock", &sp, 0).as_ref(),
             "_streamlake/groups/stock/stock+3+00000000000000000000.json"
+        );
+    }
+
+    /// The quick check the sink makes per record agrees with the full one:
+    /// a path no longer than `path_always_fits` always fits, and the limit
+    /// is the key's exactly when segments are not limited.
+    #[test]
+    fn a_path_within_the_quick_limit_always_fits() {
+        use crate::lake::KeyLimits;
+        let name_len = data_object_name(&SourcePartition::new("stock", 3), 0, "jsonl").len();
+        for (max_key_bytes, max_segment_bytes) in [(Some(1024), None), (Some(300), Some(255))] {
+            let limits = KeyLimits {
+                max_key_bytes,
+                max_segment_bytes,
+            };
+            let lake = Lake::memory().with_key_limits(limits);
+            let fits = path_always_fits(&lake, "stock", name_len);
+            for path in ["x".repeat(fits), format!("a={}/b", "y".repeat(fits - 4))] {
+                assert_eq!(key_too_long(&lake, "stock", &path, name_len), None);
+            }
+            let longer = "z".repeat(fits + 1);
+            assert!(key_too_long(&lake, "stock", &longer, name_len).is_some());
+        }
+        assert_eq!(
+            path_always_fits(&Lake::memory(), "stock", name_len),
+            usize::MAX
         );
     }
 }

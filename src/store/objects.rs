@@ -52,7 +52,7 @@ pub(crate) fn encode_group_with(
     refused: &mut Vec<Rejected>,
 ) -> Result<Vec<EncodedObject>> {
     let mut objects = Vec::with_capacity(group.buffers.len());
-    for (path, buffer) in group.buffers.iter().filter(|(path, _)| keep(path)) {
+    for (path, buffer) in group.objects().into_iter().filter(|(path, _)| keep(path)) {
         if let Some(object) = encode_object(encoder, settings, path, &buffer.records, refused)? {
             objects.push(object);
         }

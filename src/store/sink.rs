@@ -10,11 +10,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::LakeSinkBuilder;
-use super::batch::{Batcher, Group, Next};
+use super::batch::{Batcher, Group, Offer};
 use super::builder::SinkSettings;
 use super::commit::{CommitStep, Written};
 use super::in_flight::{self, Finished, InFlight};
-use super::keys::{data_object_name, key_too_long};
+use super::keys::{data_object_name, key_too_long, path_always_fits};
 use super::landing::{Landing, LandingListener};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -50,8 +50,9 @@ use crate::sink::{RecordSink, SinkStats};
 #[derive(Debug)]
 pub struct LakeSink {
     settings: Arc<SinkSettings>,
-    /// Bytes of each source partition's object names (for key limits).
-    name_lens: PartitionMap<usize>,
+    /// The longest partition path that always fits each source
+    /// partition's object keys ([`path_always_fits`]).
+    path_fits: PartitionMap<usize>,
     /// The last offset accepted from each source partition: offsets must
     /// grow (until a revoke).
     last_offsets: PartitionMap<i64>,
@@ -84,7 +85,7 @@ impl LakeSink {
             in_flight: InFlight::new(step, settings.commits_in_flight),
             failed: BTreeMap::new(),
             settings,
-            name_lens: PartitionMap::default(),
+            path_fits: PartitionMap::default(),
             last_offsets: PartitionMap::default(),
             landing: Landing::new(listener),
             stats: SinkStats::default(),
@@ -134,15 +135,18 @@ impl LakeSink {
                 return Ok(());
             }
         };
-        match self.batcher.next(&sp, &record, &path) {
-            Next::Open => self.open(&sp, record.position.offset).await?,
-            Next::Close => {
+        let at_boundary = match self.batcher.offer(&sp, record, &path) {
+            Offer::Joined { at_boundary } => at_boundary,
+            Offer::Open(record) => {
+                self.open(&sp, record.position.offset).await?;
+                self.batcher.join(&sp, record, &path)
+            }
+            Offer::Close(record) => {
                 self.close(&sp, rejected).await?;
                 self.open(&sp, record.position.offset).await?;
+                self.batcher.join(&sp, record, &path)
             }
-            Next::Join => {}
-        }
-        let at_boundary = self.batcher.join(&sp, record, &path);
+        };
         self.path = path;
         if at_boundary {
             self.close(&sp, rejected).await?;
@@ -186,15 +190,19 @@ impl LakeSink {
     /// not (a key or segment too long for the store).
     fn key_too_long(&mut self, sp: &SourcePartition, path: &str) -> Option<String> {
         let settings = &self.settings;
-        let name_len = match self.name_lens.get(sp) {
-            Some(len) => *len,
+        let name_len = || data_object_name(sp, 0, &settings.extension()).len();
+        let fits = match self.path_fits.get(sp) {
+            Some(fits) => *fits,
             None => {
-                let len = data_object_name(sp, 0, &settings.extension()).len();
-                self.name_lens.insert(sp.clone(), len);
-                len
+                let fits = path_always_fits(&settings.lake, &settings.table, name_len());
+                self.path_fits.insert(sp.clone(), fits);
+                fits
             }
         };
-        key_too_long(&settings.lake, &settings.table, path, name_len)
+        if path.len() <= fits {
+            return None;
+        }
+        key_too_long(&settings.lake, &settings.table, path, name_len())
     }
 
     /// Opens `sp`'s group at `offset`, adopting the boundary of a group an

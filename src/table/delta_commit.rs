@@ -242,13 +242,13 @@ impl DeltaCommit {
         refused: &mut Vec<Rejected>,
     ) -> HashMap<String, HashMap<String, Option<String>>> {
         let mut values = HashMap::new();
-        for (path, buffer) in &group.buffers {
+        for (path, buffer) in group.objects() {
             let Some(first) = buffer.records.first() else {
                 continue;
             };
             match self.values_of(first, columns) {
                 Ok(of_path) => {
-                    values.insert(path.clone(), of_path);
+                    values.insert(path.to_string(), of_path);
                 }
                 Err(reason) => {
                     refused.extend(buffer.records.iter().map(|r| {
@@ -412,7 +412,8 @@ impl CommitStep for DeltaCommit {
             return Ok(written);
         }
         let mut columns = self.table_columns().await?;
-        let records = group.buffers.values().flat_map(|b| b.records.iter());
+        let objects = group.objects();
+        let records = objects.iter().flat_map(|(_, b)| b.records.iter());
         let new = delta_schema::new_columns(records, &columns);
         columns.extend(new);
         let started = std::time::Instant::now();
