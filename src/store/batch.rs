@@ -115,6 +115,9 @@ pub(crate) struct Batcher {
     max_buffered_bytes: usize,
     encoding_room: EncodingRoom,
     groups: PartitionMap<Group>,
+    /// Open groups that end at a recorded boundary (replays): none, and
+    /// no record needs its group looked up before it is routed.
+    replaying: usize,
     buffered_bytes: usize,
 }
 
@@ -143,6 +146,7 @@ impl Batcher {
             max_buffered_bytes,
             encoding_room,
             groups: PartitionMap::default(),
+            replaying: 0,
             buffered_bytes: 0,
         }
     }
@@ -155,10 +159,12 @@ impl Batcher {
     /// Whether the open group of `sp` ends before `offset` (at a recorded
     /// boundary that was never reached).
     pub(crate) fn ends_before(&self, sp: &SourcePartition, offset: i64) -> bool {
-        self.groups
-            .get(sp)
-            .and_then(|g| g.replay_until)
-            .is_some_and(|end| offset > end)
+        self.replaying > 0
+            && self
+                .groups
+                .get(sp)
+                .and_then(|g| g.replay_until)
+                .is_some_and(|end| offset > end)
     }
 
     /// Opens `sp`'s group at `first_offset`, ending where an earlier run
@@ -174,18 +180,18 @@ impl Batcher {
             Some(r) => (Some(r.last_offset), r.written_paths, r.all_written),
             None => (None, HashSet::new(), false),
         };
-        self.groups.insert(
-            sp,
-            Group {
-                first_offset,
-                last_offset: first_offset,
-                replay_until,
-                written_paths,
-                all_written,
-                buffers: PathMap::default(),
-                memory: 0,
-            },
-        );
+        let group = Group {
+            first_offset,
+            last_offset: first_offset,
+            replay_until,
+            written_paths,
+            all_written,
+            buffers: PathMap::default(),
+            memory: 0,
+        };
+        self.replaying += usize::from(replay_until.is_some());
+        let replaced = self.groups.insert(sp, group);
+        self.forget(replaced.as_ref());
     }
 
     /// Offers `record`, bound for partition path `path`, to its source
@@ -282,7 +288,16 @@ impl Batcher {
     /// included) stays counted until [`written`](Self::written) (a group
     /// whose write failed stays with the driver for a retry).
     pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
-        self.groups.remove(sp)
+        let group = self.groups.remove(sp);
+        self.forget(group.as_ref());
+        group
+    }
+
+    /// A group left the open ones: it no longer counts as replaying.
+    fn forget(&mut self, group: Option<&Group>) {
+        if group.is_some_and(|g| g.replay_until.is_some()) {
+            self.replaying -= 1;
+        }
     }
 
     /// A taken group is durable (or dropped): its memory is free.
@@ -292,7 +307,7 @@ impl Batcher {
 
     /// Drops a revoked partition's group.
     pub(crate) fn discard(&mut self, sp: &SourcePartition) {
-        if let Some(group) = self.groups.remove(sp) {
+        if let Some(group) = self.take(sp) {
             self.buffered_bytes -= group.memory;
         }
     }
@@ -424,10 +439,13 @@ mod tests {
         assert_eq!((group.first_offset, group.boundary()), (10, 12));
         // A record past a boundary that was never reached closes it first.
         b.open(sp.clone(), 13, Some(recorded(14, &[])));
+        assert!(b.ends_before(&sp, 15) && !b.ends_before(&sp, 14));
         let before = b.buffered_bytes();
         let offered = b.offer(&sp, record(0, 15, "HSI"), "index=HSI");
         assert!(matches!(offered, Offer::Close(_)), "{offered:?}");
         assert_eq!(b.buffered_bytes(), before, "the record did not join");
+        b.take(&sp);
+        assert!(!b.ends_before(&sp, 15), "no group is open");
     }
 
     #[test]

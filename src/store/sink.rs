@@ -50,12 +50,9 @@ use crate::sink::{RecordSink, SinkStats};
 #[derive(Debug)]
 pub struct LakeSink {
     settings: Arc<SinkSettings>,
-    /// The longest partition path that always fits each source
-    /// partition's object keys ([`path_always_fits`]).
-    path_fits: PartitionMap<usize>,
     /// The last offset accepted from each source partition: offsets must
     /// grow (until a revoke).
-    last_offsets: PartitionMap<i64>,
+    accepted: PartitionMap<Accepted>,
     batcher: Batcher,
     in_flight: InFlight,
     /// Groups whose commit failed, retried before anything else.
@@ -64,6 +61,15 @@ pub struct LakeSink {
     stats: SinkStats,
     /// The buffer each record's partition path is rendered into.
     path: String,
+}
+
+/// Per source partition: the last offset accepted, and the longest
+/// partition path that always fits its object keys
+/// ([`path_always_fits`]): both read for every record, with one lookup.
+#[derive(Debug)]
+struct Accepted {
+    last_offset: i64,
+    path_fits: usize,
 }
 
 impl LakeSink {
@@ -85,8 +91,7 @@ impl LakeSink {
             in_flight: InFlight::new(step, settings.commits_in_flight),
             failed: BTreeMap::new(),
             settings,
-            path_fits: PartitionMap::default(),
-            last_offsets: PartitionMap::default(),
+            accepted: PartitionMap::default(),
             landing: Landing::new(listener),
             stats: SinkStats::default(),
             path: String::new(),
@@ -105,7 +110,7 @@ impl LakeSink {
 
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
         let sp = record.position.source_partition();
-        self.advance(&sp, &record.position)?;
+        let path_fits = self.advance(&sp, &record.position)?;
         if self.batcher.ends_before(&sp, record.position.offset) {
             self.close(&sp, rejected).await?;
         }
@@ -120,7 +125,7 @@ impl LakeSink {
         let mut path = std::mem::take(&mut self.path);
         let routed = fields
             .and_then(|fields| template.render_into(&fields, record.timestamp, &mut path))
-            .and_then(|()| match self.key_too_long(&sp, &path) {
+            .and_then(|()| match self.key_too_long(&sp, &path, path_fits) {
                 Some(why) => Err(why),
                 None => Ok(()),
             });
@@ -171,38 +176,47 @@ impl LakeSink {
 
     /// Offsets of a source partition must grow: a record at or below one
     /// already accepted would be written twice, or reorder a group.
-    fn advance(&mut self, sp: &SourcePartition, position: &Position) -> Result<()> {
-        let Some(last) = self.last_offsets.get_mut(sp) else {
-            self.last_offsets.insert(sp.clone(), position.offset);
-            return Ok(());
-        };
-        if position.offset <= *last {
-            return Err(Error::Config(format!(
-                "the source went backwards: {position} after offset {last} of the same \
-                 partition (offsets must grow; a revoked partition must be discarded first)"
-            )));
+    /// Returns the longest partition path that always fits the
+    /// partition's object keys.
+    fn advance(&mut self, sp: &SourcePartition, position: &Position) -> Result<usize> {
+        if let Some(accepted) = self.accepted.get_mut(sp) {
+            if position.offset <= accepted.last_offset {
+                return Err(Error::Config(format!(
+                    "the source went backwards: {position} after offset {} of the same \
+                     partition (offsets must grow; a revoked partition must be discarded first)",
+                    accepted.last_offset
+                )));
+            }
+            accepted.last_offset = position.offset;
+            return Ok(accepted.path_fits);
         }
-        *last = position.offset;
-        Ok(())
+        let accepted = self.first_accepted(sp, position.offset);
+        let fits = accepted.path_fits;
+        self.accepted.insert(sp.clone(), accepted);
+        Ok(fits)
+    }
+
+    /// What the sink knows of `sp` once its first record, at `offset`, is
+    /// accepted.
+    fn first_accepted(&self, sp: &SourcePartition, offset: i64) -> Accepted {
+        let s = &self.settings;
+        let name_len = data_object_name(sp, 0, &s.extension()).len();
+        Accepted {
+            last_offset: offset,
+            path_fits: path_always_fits(&s.lake, &s.table, name_len),
+        }
     }
 
     /// Why an object of `sp` under `path` could not be stored, if it could
-    /// not (a key or segment too long for the store).
-    fn key_too_long(&mut self, sp: &SourcePartition, path: &str) -> Option<String> {
-        let settings = &self.settings;
-        let name_len = || data_object_name(sp, 0, &settings.extension()).len();
-        let fits = match self.path_fits.get(sp) {
-            Some(fits) => *fits,
-            None => {
-                let fits = path_always_fits(&settings.lake, &settings.table, name_len());
-                self.path_fits.insert(sp.clone(), fits);
-                fits
-            }
-        };
+    /// not (a key or segment too long for the store); `fits` is the
+    /// partition's [`path_always_fits`].
+    fn key_too_long(&self, sp: &SourcePartition, path: &str, fits: usize) -> Option<String> {
         if path.len() <= fits {
             return None;
         }
-        key_too_long(&settings.lake, &settings.table, path, name_len())
+        let s = &self.settings;
+        let name_len = data_object_name(sp, 0, &s.extension()).len();
+        key_too_long(&s.lake, &s.table, path, name_len)
     }
 
     /// Opens `sp`'s group at `offset`, adopting the boundary of a group an
@@ -376,7 +390,7 @@ impl RecordSink for LakeSink {
         for sp in partitions {
             self.drop_committing(sp).await?;
             self.batcher.discard(sp);
-            self.last_offsets.remove(sp);
+            self.accepted.remove(sp);
         }
         self.landing.forget(partitions);
         Ok(())
@@ -384,8 +398,13 @@ impl RecordSink for LakeSink {
 
     fn skip(&mut self, position: &Position) {
         let sp = position.source_partition();
-        let last = self.last_offsets.entry(sp.clone()).or_insert(i64::MIN);
-        *last = (*last).max(position.offset);
+        match self.accepted.get_mut(&sp) {
+            Some(accepted) => accepted.last_offset = accepted.last_offset.max(position.offset),
+            None => {
+                let accepted = self.first_accepted(&sp, position.offset);
+                self.accepted.insert(sp.clone(), accepted);
+            }
+        }
         if let Some(offset) = self.batcher.pass_over(&sp, position.offset) {
             self.landing.passed(&sp, offset);
         }
