@@ -71,6 +71,15 @@ pub trait Encoder: Send + Sync + fmt::Debug {
         data_bytes
     }
 
+    /// Whether [`encode`](Self::encode), given records whose values are
+    /// each one line, writes exactly those values, each followed by a line
+    /// feed, and refuses none (JSON Lines does). The lake sink, which holds
+    /// an object's values that way already, then writes them as they are
+    /// instead of calling the encoder. False by default.
+    fn writes_lines_as_they_are(&self) -> bool {
+        false
+    }
+
     /// Whether [`encode`](Self::encode) refuses every record whose value
     /// is not exactly one JSON object, because it decodes each value whole
     /// (Parquet does). The lake sink then reads a record's partition fields

@@ -18,6 +18,7 @@
 //! `_errors/`. See `docs/design.md` for the invariants and how each is kept.
 
 mod batch;
+mod buffer;
 mod builder;
 mod commit;
 mod dead_letters;

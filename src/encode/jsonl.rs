@@ -40,6 +40,10 @@ impl Encoder for JsonLinesEncoder {
         }
         Ok(())
     }
+
+    fn writes_lines_as_they_are(&self) -> bool {
+        true
+    }
 }
 
 /// Copies JSON text without whitespace outside strings. JSON strings cannot

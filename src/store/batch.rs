@@ -9,8 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::buffer::Buffer;
 use super::commit::Recorded;
-use super::rotation::{Buffer, Rotation};
+use super::rotation::Rotation;
 use crate::record::{PartitionMap, Record, SourcePartition};
 
 /// The open objects of one source partition, closed together.
@@ -288,8 +289,11 @@ impl Batcher {
     /// included) stays counted until [`written`](Self::written) (a group
     /// whose write failed stays with the driver for a retry).
     pub(crate) fn take(&mut self, sp: &SourcePartition) -> Option<Group> {
-        let group = self.groups.remove(sp);
+        let mut group = self.groups.remove(sp);
         self.forget(group.as_ref());
+        for buffer in group.iter_mut().flat_map(|g| g.buffers.values_mut()) {
+            buffer.seal();
+        }
         group
     }
 
@@ -467,11 +471,12 @@ mod tests {
 
     #[test]
     fn memory_pressure_writes_the_largest_group_early() {
-        // A record's heap and its slot in an object's list, which is
-        // allocated four slots at a time at first.
-        let slot = std::mem::size_of::<Record>();
-        let heap = record(0, 0, "HSI").size_hint() - slot;
-        let mut b = batcher(100, 3 * heap + 12 * slot);
+        // What the first and the second record of an object's buffer add
+        // (its lines and slot list grow in steps).
+        let mut buffer = Buffer::default();
+        let first = buffer.push_counted(record(0, 0, "HSI"));
+        let second = buffer.push_counted(record(0, 1, "HSI"));
+        let mut b = batcher(100, 2 * first + second);
         let records = vec![
             record(0, 0, "HSI"),
             record(1, 0, "HSI"),
@@ -489,7 +494,7 @@ mod tests {
                 vec!["index=HSI".to_string(), "index=NYA".to_string()]
             )]
         );
-        assert_eq!(b.buffered_bytes(), 2 * heap + 4 * slot);
+        assert_eq!(b.buffered_bytes(), first + second);
     }
 
     #[test]

@@ -2,11 +2,10 @@
 //! path. Shared by every commit step (Hive objects today, table formats
 //! later); naming and writing the objects is the commit step's business.
 
-use std::borrow::Cow;
-
 use bytes::{Bytes, BytesMut};
 
 use super::batch::Group;
+use super::buffer::Buffer;
 use super::builder::SinkSettings;
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
@@ -53,7 +52,7 @@ pub(crate) fn encode_group_with(
 ) -> Result<Vec<EncodedObject>> {
     let mut objects = Vec::with_capacity(group.buffers.len());
     for (path, buffer) in group.objects().into_iter().filter(|(path, _)| keep(path)) {
-        if let Some(object) = encode_object(encoder, settings, path, &buffer.records, refused)? {
+        if let Some(object) = encode_object(encoder, settings, path, buffer, refused)? {
             objects.push(object);
         }
     }
@@ -64,10 +63,37 @@ fn encode_object(
     encoder: &dyn Encoder,
     settings: &SinkSettings,
     path: &str,
-    records: &[Record],
+    buffer: &Buffer,
     refused: &mut Vec<Rejected>,
 ) -> Result<Option<EncodedObject>> {
-    let mut records = Cow::Borrowed(records);
+    // JSON Lines of single-line values: the buffer is the object.
+    let lines = buffer
+        .single_lines()
+        .filter(|_| encoder.writes_lines_as_they_are());
+    let (encoded, first_offset, records) = match (lines, buffer.first_offset()) {
+        (Some(lines), Some(first_offset)) => (lines, first_offset, buffer.len()),
+        _ => match encode_records(encoder, path, buffer.records(), refused)? {
+            Some(encoded) => encoded,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(EncodedObject {
+        path: path.to_string(),
+        first_offset,
+        bytes: compress(settings, path, encoded)?,
+        records,
+    }))
+}
+
+/// The encoded records (and the first offset and number of those the
+/// encoder took); those it refuses go to `refused`. `None` when it took
+/// none.
+fn encode_records(
+    encoder: &dyn Encoder,
+    path: &str,
+    mut records: Vec<Record>,
+    refused: &mut Vec<Rejected>,
+) -> Result<Option<(Bytes, i64, usize)>> {
     let mut encoded = BytesMut::with_capacity(records.iter().map(|r| r.value.len() + 1).sum());
     while let Err(first) = encoder.encode(&records, &mut encoded) {
         encoded.clear();
@@ -79,7 +105,7 @@ fn encode_object(
         let before = records.len();
         let mut errors = bad.into_iter().peekable();
         let mut kept = Vec::with_capacity(before);
-        for (index, record) in records.into_owned().into_iter().enumerate() {
+        for (index, record) in records.into_iter().enumerate() {
             while errors.next_if(|e| e.index < index).is_some() {}
             match errors.next_if(|e| e.index == index) {
                 Some(e) => refused.push(Rejected::new(record.position, record.value, e.reason)),
@@ -93,27 +119,23 @@ fn encode_object(
                 encoder.extension()
             )));
         }
-        records = Cow::Owned(kept);
+        records = kept;
     }
-    let Some(first) = records.first() else {
-        return Ok(None);
-    };
-    let bytes = if settings.compression == Compression::None {
-        encoded.freeze()
-    } else {
-        let mut compressed = BytesMut::with_capacity(encoded.len() / 4);
-        settings
-            .compression
-            .compress(&encoded, &mut compressed)
-            .map_err(|e| Error::io(format!("compressing an object of {path}"), e))?;
-        compressed.freeze()
-    };
-    Ok(Some(EncodedObject {
-        path: path.to_string(),
-        first_offset: first.position.offset,
-        bytes,
-        records: records.len(),
-    }))
+    let first_offset = records.first().map(|first| first.position.offset);
+    Ok(first_offset.map(|first| (encoded.freeze(), first, records.len())))
+}
+
+/// An encoded object, compressed as the settings say.
+fn compress(settings: &SinkSettings, path: &str, encoded: Bytes) -> Result<Bytes> {
+    if settings.compression == Compression::None {
+        return Ok(encoded);
+    }
+    let mut compressed = BytesMut::with_capacity(encoded.len() / 4);
+    settings
+        .compression
+        .compress(&encoded, &mut compressed)
+        .map_err(|e| Error::io(format!("compressing an object of {path}"), e))?;
+    Ok(compressed.freeze())
 }
 
 #[cfg(test)]
@@ -126,7 +148,6 @@ mod tests {
     use crate::lake::Lake;
     use crate::record::Position;
     use crate::store::batch::Group;
-    use crate::store::rotation::Buffer;
 
     /// JSON Lines refusing records whose value says "bad", counting calls.
     #[derive(Debug, Default)]

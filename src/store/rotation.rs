@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::buffer::Buffer;
 use crate::record::Record;
 
 /// Limits that close an object. They look only at the records (count, byte
@@ -33,46 +34,13 @@ impl Default for Rotation {
     }
 }
 
-/// The records of one open object and what rotation needs to know of them.
-#[derive(Debug, Default)]
-pub(crate) struct Buffer {
-    pub(crate) records: Vec<Record>,
-    pub(crate) bytes: usize,
-    min_ts: Option<i64>,
-    max_ts: Option<i64>,
-}
-
-impl Buffer {
-    /// Adds `record` and returns the memory it added: what the record
-    /// holds on the heap, and the list's growth (it doubles, so up to half
-    /// of it is room not yet used).
-    pub(crate) fn push_counted(&mut self, record: Record) -> usize {
-        const SLOT: usize = std::mem::size_of::<Record>();
-        let heap = record.size_hint().saturating_sub(SLOT);
-        let capacity = self.records.capacity();
-        self.push(record);
-        heap + (self.records.capacity() - capacity) * SLOT
-    }
-
-    pub(crate) fn push(&mut self, record: Record) {
-        self.bytes += data_bytes(&record);
-        if let Some(ts) = record.timestamp {
-            self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
-            self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
-        }
-        self.records.push(record);
-    }
-}
-
 impl Rotation {
     /// True when `record` may not join `buffer` without breaking a limit.
     pub(crate) fn is_full(&self, buffer: &Buffer, record: &Record) -> bool {
-        if buffer.records.is_empty() {
+        if buffer.is_empty() {
             return false;
         }
-        if buffer.records.len() >= self.max_records
-            || buffer.bytes + data_bytes(record) > self.max_bytes
-        {
+        if buffer.len() >= self.max_records || buffer.bytes + data_bytes(record) > self.max_bytes {
             return true;
         }
         match (
@@ -113,7 +81,7 @@ mod tests {
         let mut buffer = Buffer::default();
         let mut starts = Vec::new();
         for r in records {
-            if buffer.records.is_empty() || rotation.is_full(&buffer, &r) {
+            if buffer.is_empty() || rotation.is_full(&buffer, &r) {
                 starts.push(r.position.offset);
                 buffer = Buffer::default();
             }

@@ -243,18 +243,19 @@ impl DeltaCommit {
     ) -> HashMap<String, HashMap<String, Option<String>>> {
         let mut values = HashMap::new();
         for (path, buffer) in group.objects() {
-            let Some(first) = buffer.records.first() else {
+            let Some(first) = buffer.first_records(1).pop() else {
                 continue;
             };
-            match self.values_of(first, columns) {
+            match self.values_of(&first, columns) {
                 Ok(of_path) => {
                     values.insert(path.to_string(), of_path);
                 }
-                Err(reason) => {
-                    refused.extend(buffer.records.iter().map(|r| {
-                        Rejected::new(r.position.clone(), r.value.clone(), reason.clone())
-                    }))
-                }
+                Err(reason) => refused.extend(
+                    buffer
+                        .records()
+                        .into_iter()
+                        .map(|r| Rejected::new(r.position, r.value, reason.clone())),
+                ),
             }
         }
         values
@@ -413,8 +414,8 @@ impl CommitStep for DeltaCommit {
         }
         let mut columns = self.table_columns().await?;
         let objects = group.objects();
-        let records = objects.iter().flat_map(|(_, b)| b.records.iter());
-        let new = delta_schema::new_columns(records, &columns);
+        let values = objects.iter().flat_map(|(_, b)| b.values());
+        let new = delta_schema::new_columns(values, &columns);
         columns.extend(new);
         let started = std::time::Instant::now();
         let files = self.upload(sp, group, &columns, refused).await?;

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use deltalake_core::kernel::{DataType, PrimitiveType, StructField, StructType};
 
 use crate::error::{Error, Result};
-use crate::record::Record;
 use crate::schema::{Column, ColumnType};
 use crate::time::{parse_date, parse_timestamp};
 use crate::value::JsonFields;
@@ -56,23 +55,22 @@ pub(super) fn columns_of(schema: &StructType, table: &str) -> Result<Vec<Column>
         .collect()
 }
 
-/// The top-level fields of `records` that are not among `known`, typed
+/// The top-level fields of record `values` that are not among `known`, typed
 /// from their values (widened over the records; a field only ever null
 /// waits for a value). Delta's column names ignore case: a field that
 /// equals a known column or an earlier new field ignoring case only
 /// becomes no column (the encoder refuses its record).
 pub(super) fn new_columns<'a>(
-    records: impl Iterator<Item = &'a Record>,
+    values: impl Iterator<Item = &'a [u8]>,
     known: &[Column],
 ) -> Vec<Column> {
     // By lower-case name: the first spelling and the type.
     let mut seen: BTreeMap<String, (String, ColumnType)> = BTreeMap::new();
     let known_lower: Vec<String> = known.iter().map(|c| c.name.to_lowercase()).collect();
-    for record in records {
+    for value in values {
         let is_new = |name: &str| !known.iter().any(|c| c.name == name);
         // A record that is not one object is refused by the encoder.
-        let Ok(fields) = JsonFields::scan_or_parse_keeping(&record.value, is_new, usize::MAX)
-        else {
+        let Ok(fields) = JsonFields::scan_or_parse_keeping(value, is_new, usize::MAX) else {
             continue;
         };
         for (name, raw) in fields.iter() {
@@ -134,7 +132,7 @@ pub(super) fn partition_value(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Position;
+    use crate::record::{Position, Record};
 
     #[test]
     fn new_fields_are_typed_from_their_values_and_known_ones_ignored() {
@@ -144,7 +142,7 @@ mod tests {
             record(r#"{"Index":"NYA","Volume":7.5,"At":"2024-01-05T10:00:00"}"#),
         ];
         let known = [Column::new("Index", ColumnType::String)];
-        let new = new_columns(records.iter(), &known);
+        let new = new_columns(records.iter().map(|r| &r.value[..]), &known);
         assert_eq!(
             new,
             [
