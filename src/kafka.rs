@@ -17,6 +17,7 @@ mod config;
 mod consumer;
 mod group;
 mod liveness;
+mod message;
 mod rebalance;
 mod sink;
 mod source;

@@ -11,16 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{ConsumerGroup, Statistics};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::record::{Headers, PartitionMap, Position, Record, SourcePartition};
+use super::message::{LastPolled, Messages};
+use crate::record::{PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 
 /// One polled message: a record, or why it cannot be one (for the
@@ -224,9 +223,8 @@ pub(super) fn run(
     const HOLD_AT: usize = 4;
     const PAUSE_AFTER: Duration = Duration::from_secs(5);
     let events = consumer.context().events.clone();
-    // Looked up for every message: rapidhash, not std's SipHash.
-    let mut topics = TopicNames::default();
-    let mut last_polled: PartitionMap<i64> = PartitionMap::default();
+    let mut messages = Messages::new(read_headers);
+    let mut last_polled = LastPolled::default();
     let (mut paused, mut channel_full) = (false, false);
     let mut held_since: Option<Instant> = None;
     let pending_len = || {
@@ -263,9 +261,8 @@ pub(super) fn run(
         };
         match consumer.poll(timeout) {
             Some(Ok(message)) => {
-                let record = to_record(&message, &mut topics, read_headers);
-                let at = position(&record);
-                last_polled.insert(at.source_partition(), at.offset);
+                let record = messages.record(&message);
+                last_polled.note(position(&record));
                 consumer
                     .context()
                     .pending
@@ -284,7 +281,7 @@ pub(super) fn run(
             }
             // Caught up (a blocking poll found nothing), not merely between
             // two fetches.
-            None if waiting == 0 => note_skips(&consumer, &last_polled),
+            None if waiting == 0 => note_skips(&consumer, last_polled.all()),
             None => {}
         }
         match hand_over(&consumer, &events, batch_size) {
@@ -388,72 +385,4 @@ fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
                 | C::GroupAuthorizationFailed
         )
     )
-}
-
-/// Each topic's name, shared by its records.
-type TopicNames = HashMap<String, Arc<str>, rapidhash::fast::RandomState>;
-
-/// The message as a record (with its headers when `read_headers`), or
-/// rejected (with its bytes) when it cannot be one: a header whose key is
-/// not UTF-8.
-fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames, read_headers: bool) -> Polled {
-    let topic = match topics.get(message.topic()) {
-        Some(topic) => topic.clone(),
-        None => {
-            let topic: Arc<str> = message.topic().into();
-            topics.insert(message.topic().to_string(), topic.clone());
-            topic
-        }
-    };
-    let position = Position {
-        stream: topic,
-        partition: message.partition(),
-        offset: message.offset(),
-    };
-    let value = Bytes::copy_from_slice(message.payload().unwrap_or_default());
-    let headers = match read_headers.then(|| headers_of(message)) {
-        None => Headers::new(),
-        Some(Ok(headers)) => headers,
-        Some(Err(reason)) => return Err(Rejected::new(position, value, reason)),
-    };
-    Ok(Record {
-        key: message.key().map(Bytes::copy_from_slice),
-        value,
-        headers,
-        timestamp: message.timestamp().to_millis(),
-        position,
-    })
-}
-
-/// The message's headers. rdkafka's own iterator panics on a key that is
-/// not UTF-8 (any non-Java producer can send one), so they are read here
-/// from librdkafka directly.
-fn headers_of(message: &BorrowedMessage<'_>) -> std::result::Result<Headers, String> {
-    use rdkafka::bindings as rd;
-    let mut headers = Headers::new();
-    let mut native = std::ptr::null_mut();
-    // SAFETY: the message pointer is valid while `message` is borrowed;
-    // librdkafka keeps the headers with the message.
-    let err = unsafe { rd::rd_kafka_message_headers(message.ptr(), &mut native) };
-    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
-        return Ok(headers);
-    }
-    let count = unsafe { rd::rd_kafka_header_cnt(native) };
-    for idx in 0..count {
-        let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0);
-        // SAFETY: `idx` < count; the out pointers stay valid with the message.
-        let err =
-            unsafe { rd::rd_kafka_header_get_all(native, idx, &mut name, &mut value, &mut size) };
-        if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
-            continue;
-        }
-        let key = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
-        let key = std::str::from_utf8(key)
-            .map_err(|_| format!("header {idx} has a key that is not UTF-8 (bytes {key:02x?})"))?;
-        let value = (!value.is_null()).then(|| {
-            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) })
-        });
-        headers.push(key, value);
-    }
-    Ok(headers)
 }

@@ -49,7 +49,11 @@ use crate::source::{Backlog, RecordSource, SourceEvent};
 ///   has held no partition for that long.
 ///
 /// Records carry the message key, value, headers and timestamp; positions
-/// are `{topic}/{partition}@{offset}`.
+/// are `{topic}/{partition}@{offset}`. Values up to 4 KiB are copied out
+/// of librdkafka into shared chunks of 32 KiB (one allocation for a run of
+/// records, not one each): a sink that keeps a record's value long after
+/// writing it keeps its chunk alive, and should copy the value
+/// (`Bytes::copy_from_slice`) to hold it alone.
 pub struct KafkaSource {
     pub(super) consumer: Arc<BaseConsumer<SourceContext>>,
     pub(super) events: mpsc::Receiver<Event>,
