@@ -149,7 +149,9 @@ impl Buffer {
         records
     }
 
-    /// The records' values, in order, without building records.
+    /// The records' values, in order, without building records (what a
+    /// table format reads new columns from).
+    #[cfg(any(feature = "delta", test))]
     pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> {
         let lines = match self.lines.is_empty() {
             true => &self.sealed[..],
