@@ -218,8 +218,11 @@ impl Encoder for ParquetEncoder {
     }
 }
 
-/// Rows sampled per column to judge whether its values repeat.
-const DICTIONARY_SAMPLE: usize = 1024;
+/// Rows sampled per column to judge whether its values repeat: enough to
+/// tell "mostly distinct" from "repeating", few enough that the small
+/// objects of a Kafka group (a few hundred rows) are not hashed whole
+/// (that was a tenth of the Kafka → Parquet path).
+const DICTIONARY_SAMPLE: usize = 128;
 
 /// The columns of `batch` whose sampled values are mostly (more than half)
 /// distinct, to be written without a dictionary. Dictionary encoding pays
@@ -227,7 +230,7 @@ const DICTIONARY_SAMPLE: usize = 1024;
 /// (prices) the writer hashes every value into a dictionary as large as
 /// the column for nothing: a tenth of a bulk load's instructions.
 fn mostly_distinct_columns(batch: &RecordBatch) -> Vec<String> {
-    let step = (batch.num_rows() / DICTIONARY_SAMPLE).max(1);
+    let step = batch.num_rows().div_ceil(DICTIONARY_SAMPLE).max(1);
     let schema = batch.schema();
     let distinct = |(field, column): (&Arc<Field>, &Arc<dyn Array>)| {
         mostly_distinct(column.as_ref(), step).then(|| field.name().clone())
@@ -260,7 +263,7 @@ fn mostly_distinct(column: &dyn Array, step: usize) -> bool {
         }
     };
     let sample: Vec<&[u8]> = (0..column.len()).step_by(step).filter_map(value).collect();
-    let distinct: HashSet<&[u8]> = sample.iter().copied().collect();
+    let distinct: HashSet<&[u8], rapidhash::fast::RandomState> = sample.iter().copied().collect();
     sample.len() >= 64 && distinct.len() * 2 > sample.len()
 }
 
