@@ -227,23 +227,17 @@ pub(super) fn run(
     let mut last_polled = LastPolled::default();
     let (mut paused, mut channel_full) = (false, false);
     let mut held_since: Option<Instant> = None;
-    let pending_len = || {
-        consumer
-            .context()
-            .pending
-            .lock()
-            .expect("pending poisoned")
-            .len()
-    };
+    // Records in `pending` when this thread last looked (it alone adds
+    // and takes them; a revoke, which drops some, runs inside its poll).
+    let mut waiting = 0;
     while !stop.load(Ordering::Relaxed) {
-        let waiting = pending_len();
         if waiting < HOLD_AT * batch_size {
             held_since = None;
         } else if !paused {
             if held_since.get_or_insert_with(Instant::now).elapsed() < PAUSE_AFTER {
                 std::thread::park_timeout(Duration::from_millis(50));
                 match hand_over(&consumer, &events, batch_size) {
-                    Some(full) => channel_full = full,
+                    Some(left) => (channel_full, waiting) = left,
                     None => return, // the source was dropped
                 }
                 continue;
@@ -263,13 +257,11 @@ pub(super) fn run(
             Some(Ok(message)) => {
                 let record = messages.record(&message);
                 last_polled.note(position(&record));
-                consumer
-                    .context()
-                    .pending
-                    .lock()
-                    .expect("pending poisoned")
-                    .push(record);
-                if waiting + 1 < batch_size && !channel_full {
+                let mut pending = consumer.context().pending.lock().expect("pending poisoned");
+                pending.push(record);
+                waiting = pending.len();
+                drop(pending);
+                if waiting < batch_size && !channel_full {
                     continue;
                 }
             }
@@ -285,7 +277,7 @@ pub(super) fn run(
             None => {}
         }
         match hand_over(&consumer, &events, batch_size) {
-            Some(full) => channel_full = full,
+            Some(left) => (channel_full, waiting) = left,
             None => return, // the source was dropped
         }
         // Newly assigned partitions get this thread's state, resumed too:
@@ -296,7 +288,7 @@ pub(super) fn run(
         if consumer.context().assigned.swap(false, Ordering::Relaxed) {
             set_paused(&consumer, paused);
         }
-        if paused && pending_len() == 0 {
+        if paused && waiting == 0 {
             set_paused(&consumer, false);
             paused = false;
         }
@@ -304,29 +296,37 @@ pub(super) fn run(
 }
 
 /// Hands pending records to the pipeline in batches while the channel has
-/// room: whether it is full now, or `None` once the source is dropped. A
-/// batch is taken out of `pending` only with a slot reserved for it, so a
-/// full channel costs nothing per polled message.
+/// room: whether it is full now and how many records still wait, or
+/// `None` once the source is dropped. A batch is taken out of `pending`
+/// only with a slot reserved for it.
 fn hand_over(
     consumer: &BaseConsumer<SourceContext>,
     events: &mpsc::Sender<Event>,
     batch_size: usize,
-) -> Option<bool> {
+) -> Option<(bool, usize)> {
+    let mut pending = consumer.context().pending.lock().expect("pending poisoned");
     loop {
+        if pending.is_empty() {
+            return Some((false, 0));
+        }
         let permit = match events.try_reserve() {
             Ok(permit) => permit,
-            Err(TrySendError::Full(())) => return Some(true),
+            Err(TrySendError::Full(())) => return Some((true, pending.len())),
             Err(TrySendError::Closed(())) => return None,
         };
-        let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-        if pending.is_empty() {
-            return Some(false);
-        }
-        let n = pending.len().min(batch_size);
-        let batch: Vec<Polled> = pending.drain(..n).collect();
-        drop(pending);
-        permit.send(Event::Records(batch));
+        permit.send(Event::Records(take_batch(&mut pending, batch_size)));
     }
+}
+
+/// The first `batch_size` records of `pending`: all of them (the usual
+/// case, no copy: `pending` starts anew with room for as many), or the
+/// first ones drained.
+fn take_batch(pending: &mut Vec<Polled>, batch_size: usize) -> Vec<Polled> {
+    if pending.len() <= batch_size {
+        let room = pending.len();
+        return std::mem::replace(pending, Vec::with_capacity(room));
+    }
+    pending.drain(..batch_size).collect()
 }
 
 /// Caught up (nothing polled): where the consumer's position is past the
@@ -385,4 +385,24 @@ fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
                 | C::GroupAuthorizationFailed
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    #[test]
+    fn batches_are_taken_from_the_front_in_order() {
+        let polled = |offset| Ok(Record::new(Position::new("t", 0, offset), "{}"));
+        let offsets =
+            |batch: &[Polled]| batch.iter().map(|p| position(p).offset).collect::<Vec<_>>();
+        let mut pending: Vec<Polled> = (0..5).map(polled).collect();
+        assert_eq!(offsets(&take_batch(&mut pending, 2)), [0, 1]);
+        assert_eq!(offsets(&pending), [2, 3, 4]);
+        assert_eq!(offsets(&take_batch(&mut pending, 3)), [2, 3, 4]);
+        assert!(pending.is_empty());
+        pending.push(polled(5));
+        assert_eq!(offsets(&take_batch(&mut pending, 3)), [5]);
+    }
 }
