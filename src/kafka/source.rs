@@ -301,11 +301,17 @@ impl KafkaSource {
         if batch.len() > max.max(1) {
             self.leftover = batch.split_off(max.max(1));
         }
-        let (records, rejected): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
-        SourceEvent::Records {
-            records: records.into_iter().filter_map(Result::ok).collect(),
-            rejected: rejected.into_iter().filter_map(Result::err).collect(),
+        // One pass, the records' list sized at once (`partition` then
+        // `filter_map` moved each record twice, growing two lists).
+        let mut records = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for polled in batch {
+            match polled {
+                Ok(record) => records.push(record),
+                Err(refused) => rejected.push(refused),
+            }
         }
+        SourceEvent::Records { records, rejected }
     }
 
     /// Named topics and every topic a pattern has brought so far.
