@@ -174,6 +174,42 @@ mod tests {
         }
     }
 
+    /// The JSON Lines object of a sealed buffer holding `values`.
+    fn json_lines_object(values: &[&str]) -> (Buffer, EncodedObject) {
+        let settings = crate::store::LakeSink::builder(Lake::memory())
+            .encoder_arc(Arc::new(JsonLinesEncoder::new()))
+            .settings_for_tests();
+        let mut buffer = Buffer::default();
+        for (offset, value) in values.iter().enumerate() {
+            buffer.push(Record::new(
+                Position::new("t", 0, offset as i64),
+                value.to_string(),
+            ));
+        }
+        buffer.seal();
+        let mut group = Group::for_tests(0, values.len() as i64 - 1);
+        group.buffers.insert("p".into(), buffer);
+        let mut objects = encode_group(&settings, &group, &mut Vec::new()).unwrap();
+        let buffer = group.buffers.remove("p").unwrap();
+        (buffer, objects.remove(0))
+    }
+
+    #[test]
+    fn single_line_values_are_written_as_the_buffer_itself() {
+        let (buffer, object) = json_lines_object(&[r#"{"a": 1}"#, r#"{"b":"x y"}"#]);
+        assert_eq!(&object.bytes[..], b"{\"a\": 1}\n{\"b\":\"x y\"}\n");
+        let lines = buffer.single_lines().unwrap();
+        assert_eq!(object.bytes.as_ptr(), lines.as_ptr(), "no copy");
+        assert_eq!((object.first_offset, object.records), (0, 2));
+    }
+
+    #[test]
+    fn a_value_spanning_lines_sends_the_object_through_the_encoder() {
+        let (_, object) = json_lines_object(&["{\n  \"a\": 1\n}", r#"{"b": 2}"#]);
+        assert_eq!(&object.bytes[..], b"{\"a\":1}\n{\"b\": 2}\n");
+        assert_eq!(object.records, 2);
+    }
+
     #[test]
     fn many_refused_records_cost_one_pass_not_one_attempt_each() {
         let picky = Arc::new(Picky::default());
