@@ -79,7 +79,7 @@ impl<'a> JsonFields<'a> {
         keep: impl Fn(&[u8]) -> bool,
         wanted: usize,
     ) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
+        let text = scan::utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
         match Self::scan_validating(text, &keep, wanted) {
             Some(fields) => Ok(fields),
             None => Self::parse_keeping(bytes, |name| keep(name.as_bytes())),
@@ -122,12 +122,12 @@ impl<'a> JsonFields<'a> {
         let mut fields = Fields::new();
         let mut plain = true;
         scan::for_each_field(bytes, |key, raw| {
-            let Ok(name) = std::str::from_utf8(key) else {
+            let Ok(name) = scan::utf8(key) else {
                 plain = false;
                 return ControlFlow::Break(());
             };
             if keep(name) && !fields.iter().any(|(k, _)| k == name) {
-                match std::str::from_utf8(raw) {
+                match scan::utf8(raw) {
                     Ok(text) if scan::is_json_value(raw) => {
                         fields.push((Cow::Borrowed(name), Raw(text)));
                     }
