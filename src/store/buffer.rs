@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 
+use super::rotation::data_bytes;
 use crate::record::{Headers, Record, SourcePartition};
 
 /// The records of one open object and what rotation needs to know of them.
@@ -63,15 +64,19 @@ impl Buffer {
         const SLOT: usize = std::mem::size_of::<Slot>();
         const EXTRA: usize = std::mem::size_of::<(Option<Bytes>, Headers)>();
         let (lines, slots) = (self.lines.capacity(), self.slots.capacity());
-        let has_extra = record.key.is_some() || !record.headers.is_empty();
         // What the key and headers hold (the value is copied into the lines).
-        let extra = record.size_hint() - std::mem::size_of::<Record>() - record.value.len();
+        let key_and_headers =
+            record.size_hint() - std::mem::size_of::<Record>() - record.value.len();
         self.push(record);
-        let extra = if has_extra { extra + EXTRA } else { 0 };
+        let extra = match self.slots.last().is_some_and(|s| s.extra.is_some()) {
+            true => key_and_headers + EXTRA,
+            false => 0,
+        };
         (self.lines.capacity() - lines) + (self.slots.capacity() - slots) * SLOT + extra
     }
 
     pub(crate) fn push(&mut self, record: Record) {
+        self.bytes += data_bytes(&record);
         let Record {
             key,
             value,
@@ -83,7 +88,6 @@ impl Buffer {
             self.source = Some(position.source_partition());
         }
         debug_assert!(self.sealed.is_empty(), "a sealed buffer takes no records");
-        self.bytes += value.len() + 1;
         if let Some(ts) = timestamp {
             self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
             self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
@@ -135,16 +139,14 @@ impl Buffer {
         let Some(source) = &self.source else {
             return Vec::new();
         };
-        let mut start = 0;
         let mut records = Vec::with_capacity(n.min(self.slots.len()));
-        for slot in self.slots.iter().take(n) {
+        for (start, slot) in self.starts().take(n) {
             let mut record = Record::new(source.at(slot.offset), lines.slice(start..slot.end));
             record.timestamp = slot.timestamp;
             if let Some(extra) = &slot.extra {
                 (record.key, record.headers) = (**extra).clone();
             }
             records.push(record);
-            start = slot.end + 1;
         }
         records
     }
@@ -153,14 +155,17 @@ impl Buffer {
     /// table format reads new columns from).
     #[cfg(any(feature = "delta", test))]
     pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> {
-        let lines = match self.lines.is_empty() {
+        let text = match self.lines.is_empty() {
             true => &self.sealed[..],
             false => &self.lines[..],
         };
+        self.starts().map(|(start, slot)| &text[start..slot.end])
+    }
+
+    /// Each record's slot, with where its value starts in the lines.
+    fn starts(&self) -> impl Iterator<Item = (usize, &Slot)> {
         let starts = std::iter::once(0).chain(self.slots.iter().map(|s| s.end + 1));
-        starts
-            .zip(&self.slots)
-            .map(|(start, slot)| &lines[start..slot.end])
+        starts.zip(&self.slots)
     }
 }
 

@@ -66,10 +66,12 @@ fn encode_object(
     buffer: &Buffer,
     refused: &mut Vec<Rejected>,
 ) -> Result<Option<EncodedObject>> {
-    // JSON Lines of single-line values: the buffer is the object.
-    let lines = buffer
-        .single_lines()
-        .filter(|_| encoder.writes_lines_as_they_are());
+    // JSON Lines of single-line values: the buffer is the object (asked
+    // only of such an encoder: finding out reads the whole object).
+    let lines = match encoder.writes_lines_as_they_are() {
+        true => buffer.single_lines(),
+        false => None,
+    };
     let (encoded, first_offset, records) = match (lines, buffer.first_offset()) {
         (Some(lines), Some(first_offset)) => (lines, first_offset, buffer.len()),
         _ => match encode_records(encoder, path, buffer.records(), refused)? {

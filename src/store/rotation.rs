@@ -59,7 +59,7 @@ impl Rotation {
 }
 
 /// The size rotation counts for a record: value bytes plus a separator.
-fn data_bytes(record: &Record) -> usize {
+pub(super) fn data_bytes(record: &Record) -> usize {
     record.value.len() + 1
 }
 
