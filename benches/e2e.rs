@@ -33,6 +33,13 @@
 //! pipeline's flowing rate is its own, so no ratio is shown there.
 //! `E2E_PARTITIONS` sets the mock topic's partitions (default 64; the mock
 //! keeps about 5 MiB per partition, so 5M records need 256).
+//!
+//! Each part runs in rounds (`E2E_ROUNDS`, default 3): every round runs
+//! the baseline and then each path, so that a ratio compares runs minutes
+//! apart at most on a machine whose load drifts. A ratio is the median of
+//! the rounds' ratios, with their range when there is more than one
+//! round; records/s is the round of median wall time, CPU the median,
+//! peak RSS the highest of the rounds.
 
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
@@ -68,6 +75,32 @@ fn partitions() -> i32 {
 }
 /// What a consumer waits, idle, before it exits (subtracted from its wall).
 const IDLE_EXIT_SECS: f64 = 1.0;
+
+/// One round of a part: its name (in lake and group names) and its
+/// directory for local lakes, under `dir`.
+struct Round {
+    name: String,
+    dir: PathBuf,
+}
+
+/// Runs `round` in `E2E_ROUNDS` rounds, removing each round's directory
+/// after it; one row per path, summarized over the rounds.
+fn in_rounds(dir: &Path, mut round: impl FnMut(&Round) -> Vec<Row>) -> Vec<Row> {
+    let rounds: Vec<Vec<Row>> = (0..count("E2E_ROUNDS", 3).max(1))
+        .map(|r| {
+            let name = format!("r{r}");
+            let round_dir = dir.join(&name);
+            std::fs::create_dir_all(&round_dir).unwrap();
+            let rows = round(&Round {
+                name,
+                dir: round_dir.clone(),
+            });
+            std::fs::remove_dir_all(&round_dir).unwrap();
+            rows
+        })
+        .collect();
+    summarize(rounds)
+}
 
 fn count(var: &str, default: u64) -> u64 {
     std::env::var(var)
@@ -113,14 +146,10 @@ fn main() {
         mock.create_topic("stock", partitions()).unwrap();
         runtime.block_on(fill(mock.config(), n));
         assert_mock_kept(&mock.config(), n);
-        rows.extend(kafka_paths(
-            "mock",
-            mock.config().brokers(),
-            n,
-            &examples,
-            dir.path(),
-            &s3,
-        ));
+        let brokers = mock.config().brokers().to_string();
+        rows.extend(in_rounds(dir.path(), |round| {
+            kafka_paths("mock", &brokers, n, &examples, round, &s3)
+        }));
     }
 
     let n = count("E2E_TANSU_RECORDS", 200_000);
@@ -130,19 +159,18 @@ fn main() {
             tansu.topic("stock", 3).await;
             fill(tansu.config(), n).await;
         });
-        rows.extend(kafka_paths(
-            "tansu",
-            &tansu.brokers(),
-            n,
-            &examples,
-            dir.path(),
-            &s3,
-        ));
+        rows.extend(in_rounds(dir.path(), |round| {
+            kafka_paths("tansu", &tansu.brokers(), n, &examples, round, &s3)
+        }));
     }
 
     let n = count("E2E_CSV_RECORDS", 980_000);
     if n > 0 {
-        rows.extend(bulk_paths(n, &examples, dir.path()));
+        let csv = dir.path().join("stock.csv");
+        write_csv(&csv, n);
+        rows.extend(in_rounds(dir.path(), |round| {
+            bulk_paths(n, &csv, &examples, &round.dir)
+        }));
     }
     print_table(&rows);
 }
@@ -282,6 +310,57 @@ struct Row {
     peak_mib: u64,
     /// The row this one is compared with.
     baseline: bool,
+    /// Records/s as a ratio to the baseline's, one per round, sorted.
+    ratios: Vec<f64>,
+    /// The same for records/s flowing (on the mock cluster only).
+    flowing_ratios: Vec<f64>,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.wall
+    }
+
+    fn flowing_rate(&self) -> Option<f64> {
+        self.flowing.map(|s| self.records as f64 / s.max(0.001))
+    }
+}
+
+/// One row per path from the rows of every round (the same paths in the
+/// same order): the round of median wall time, the median CPU, the
+/// highest peak memory, and each round's ratios to its own baseline.
+fn summarize(rounds: Vec<Vec<Row>>) -> Vec<Row> {
+    let ratios = |i: usize, rate: fn(&Row) -> Option<f64>| -> Vec<f64> {
+        let mut ratios: Vec<f64> = (rounds.iter())
+            .filter_map(|rows| {
+                let base = rows.iter().find(|row| row.baseline)?;
+                Some(rate(&rows[i])? / rate(base)?)
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios
+    };
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let paths = rounds[0].len();
+    (0..paths)
+        .map(|i| {
+            let runs: Vec<&Row> = rounds.iter().map(|rows| &rows[i]).collect();
+            let wall = median(runs.iter().map(|row| row.wall).collect());
+            let typical = runs.iter().find(|row| row.wall == wall).unwrap();
+            Row {
+                broker: typical.broker,
+                path: typical.path.clone(),
+                cpu: median(runs.iter().map(|row| row.cpu).collect()),
+                peak_mib: runs.iter().map(|row| row.peak_mib).max().unwrap(),
+                ratios: ratios(i, |row| Some(row.rate())),
+                flowing_ratios: ratios(i, Row::flowing_rate),
+                ..**typical
+            }
+        })
+        .collect()
 }
 
 /// Runs `command` to its end: wall seconds, CPU seconds of the child, and
@@ -350,6 +429,8 @@ impl Measured {
             cpu: self.cpu,
             peak_mib: self.peak_mib,
             baseline,
+            ratios: Vec::new(),
+            flowing_ratios: Vec::new(),
         }
     }
 }
@@ -359,7 +440,7 @@ fn kafka_paths(
     brokers: &str,
     n: u64,
     examples: &Examples,
-    dir: &Path,
+    round: &Round,
     s3: &s3::S3Server,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
@@ -386,14 +467,15 @@ fn kafka_paths(
         if !selected(&label) {
             continue;
         }
+        let name = format!("{broker}-{}-{k}", round.name);
         let lake = match store {
-            "local" => dir.join(format!("{broker}-{k}")).display().to_string(),
-            _ => format!("s3://lake/{broker}-{k}"),
+            "local" => round.dir.join(&name).display().to_string(),
+            _ => format!("s3://lake/{name}"),
         };
         let mut command = streamlake_command(&examples.kafka_to_lake);
         command
             .args(["--brokers", brokers, "--topic", "stock"])
-            .args(["--group", &format!("{broker}-{k}"), "--lake", &lake])
+            .args(["--group", &name, "--lake", &lake])
             .args(match format {
                 "delta" => ["--table-format", "delta", "--partition-by", "Index={Index}"],
                 _ => ["--format", format, "--partition-by", "index={Index}"],
@@ -408,9 +490,7 @@ fn kafka_paths(
 
 /// CSV → Parquet partitioned by `Index`: DuckDB (when installed) first, as
 /// the baseline, then `csv_to_lake`.
-fn bulk_paths(n: u64, examples: &Examples, dir: &Path) -> Vec<Row> {
-    let csv = dir.join("stock.csv");
-    write_csv(&csv, n);
+fn bulk_paths(n: u64, csv: &Path, examples: &Examples, dir: &Path) -> Vec<Row> {
     let mut rows = Vec::new();
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     let has_duckdb = Command::new(&python)
@@ -489,34 +569,38 @@ fn print_table(rows: &[Row]) {
         "| broker | path | records | records/s | ratio to baseline | records/s flowing | ratio flowing | CPU s per 1M records | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut baseline: Option<(&str, f64, Option<f64>)> = None;
     for row in rows {
-        let rate = row.records as f64 / row.wall;
-        let flowing = row.flowing.map(|s| row.records as f64 / s.max(0.001));
-        if row.baseline {
-            baseline = Some((row.broker, rate, flowing));
-        }
-        let base = baseline.filter(|(broker, ..)| *broker == row.broker);
-        let ratio = base.map_or("-".into(), |(_, base, _)| format!("{:.2}", rate / base));
         // A pipeline's flowing time leaves out its waits for records that
         // had not arrived: on a broker slower than the pipeline (tansu)
         // that is the pipeline's own rate, not the bare loop's span.
-        let ratio_flowing = match (base.and_then(|(.., f)| f), flowing) {
-            (Some(base), Some(flowing)) if row.broker == "mock" => format!("{:.2}", flowing / base),
+        let ratio_flowing = match row.broker {
+            "mock" => ratio_text(&row.flowing_ratios),
             _ => "-".into(),
         };
-        let flowing = flowing.map_or("-".into(), |f| format!("{f:.0}"));
+        let flowing = row.flowing_rate().map_or("-".into(), |f| format!("{f:.0}"));
         println!(
             "| {} | {} | {} | {:.0} | {} | {} | {} | {:.2} | {} |",
             row.broker,
             row.path,
             row.records,
-            rate,
-            ratio,
+            row.rate(),
+            ratio_text(&row.ratios),
             flowing,
             ratio_flowing,
             row.cpu / row.records as f64 * 1e6,
             row.peak_mib
         );
+    }
+}
+
+/// The median of sorted `ratios`, with their range when they differ.
+fn ratio_text(ratios: &[f64]) -> String {
+    let (Some(first), Some(last)) = (ratios.first(), ratios.last()) else {
+        return "-".into();
+    };
+    let median = ratios[ratios.len() / 2];
+    match first == last {
+        true => format!("{median:.2}"),
+        false => format!("{median:.2} ({first:.2}–{last:.2})"),
     }
 }
