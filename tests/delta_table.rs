@@ -165,15 +165,9 @@ async fn a_store_that_ignores_conditional_writes_is_refused_for_delta() {
     assert!(sink.take_durable().is_empty());
 }
 
-/// The sink keeps the `txn` versions it read or wrote while no other
-/// writer commits: delta-rs looks one up by reading the log backwards to
-/// the partition's last commit (to the last checkpoint for a partition
-/// never committed), and the sink asked twice per group, so with many
-/// source partitions every group read dozens of log entries.
-#[tokio::test]
-async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
+/// A lake in memory behind a store that counts its Delta log requests.
+fn counted_lake() -> (std::sync::Arc<common::faulty_store::FaultyStore>, Lake) {
     use common::faulty_store::{Faults, FaultyStore};
-    use std::sync::atomic::Ordering;
     use streamlake::object_store::memory::InMemory;
     use streamlake::object_store::path::Path as StorePath;
     let store = std::sync::Arc::new(FaultyStore::new(
@@ -182,6 +176,18 @@ async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
         1,
     ));
     let lake = Lake::new(store.clone(), StorePath::default(), "memory://");
+    (store, lake)
+}
+
+/// The sink keeps the `txn` versions it read or wrote while no other
+/// writer commits: delta-rs looks one up by reading the log backwards to
+/// the partition's last commit (to the last checkpoint for a partition
+/// never committed), and the sink asked twice per group, so with many
+/// source partitions every group read dozens of log entries.
+#[tokio::test]
+async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
+    use std::sync::atomic::Ordering;
+    let (store, lake) = counted_lake();
     // Sixteen source partitions committing in turn: delta-rs finds a
     // partition's `txn` by reading the log back to that partition's last
     // commit, about sixteen entries each time.
@@ -197,6 +203,43 @@ async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
     assert!(
         reads <= 3 * commits,
         "{reads} reads of log entries for {commits} commits"
+    );
+}
+
+/// delta-rs cleans up expired log entries after every commit unless told
+/// otherwise, and the clean-up lists the whole `_delta_log` first (on S3,
+/// a LIST of every log entry, a page per thousand) before it finds
+/// nothing old enough to delete. Delta cleans up when it writes a
+/// checkpoint; so does the sink: only the commit that writes one (every
+/// `delta.checkpointInterval` versions, 100 by default) lists the log.
+#[tokio::test]
+async fn commits_list_the_whole_log_only_when_they_write_a_checkpoint() {
+    use std::sync::atomic::Ordering;
+    let (store, lake) = counted_lake();
+    let mut sink = delta_sink(&lake, 10);
+    let records = numbered_records(4_800, 16);
+    let (first, rest) = records.split_at(160);
+    // Creating and opening the table lists the log (whether it exists).
+    write_and_flush(&mut sink, first.to_vec()).await;
+    let lists_before = store.delta_log_lists.load(Ordering::Relaxed);
+    for batch in rest.chunks(160) {
+        sink.write(batch.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    let lists = store.delta_log_lists.load(Ordering::Relaxed) - lists_before;
+    let log = common::objects(&lake, "stock/_delta_log").await;
+    let commits = log.keys().filter(|key| key.ends_with(".json")).count();
+    let checkpoints = log
+        .keys()
+        .filter(|key| key.ends_with(".checkpoint.parquet"))
+        .count();
+    assert!(
+        commits > 100 && checkpoints == 1,
+        "{commits} commits, {checkpoints} checkpoints"
+    );
+    assert_eq!(
+        lists, 1,
+        "listings of the whole log for {commits} commits and one checkpoint"
     );
 }
 

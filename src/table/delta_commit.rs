@@ -12,6 +12,7 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, MetadataExt as _, StructType};
 use deltalake_core::logstore::LogStoreRef;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::config::TablePropertiesExt as _;
 use deltalake_core::table::state::DeltaTableState;
 use tokio::sync::Mutex;
 
@@ -330,7 +331,9 @@ impl DeltaCommit {
             partition_by: Some(self.partition_columns.clone()),
             predicate: None,
         };
-        let committed = CommitBuilder::from(CommitProperties::default())
+        let properties = CommitProperties::default()
+            .with_cleanup_expired_logs(Some(cleans_up_log(snapshot, parent)));
+        let committed = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(Some(snapshot), self.log_store.clone(), operation)
             .await
@@ -345,6 +348,19 @@ impl DeltaCommit {
             .committed(parent, committed.version, &app_id, group.boundary());
         Ok(committed.version)
     }
+}
+
+/// Whether the commit on top of version `parent` cleans up expired log
+/// entries: the one that also writes a checkpoint, as Delta does, and
+/// none on a table that turned clean-up off. delta-rs's default cleans up
+/// after every commit, and its clean-up lists the whole `_delta_log`
+/// first: one more listing per commit, growing with the log.
+fn cleans_up_log(snapshot: &DeltaTableState, parent: Option<u64>) -> bool {
+    let config = snapshot.table_config();
+    let version = parent.map_or(0, |v| v + 1);
+    // delta-rs checkpoints the version whose successor is a multiple of
+    // the interval.
+    config.enable_expired_log_cleanup() && (version + 1) % config.checkpoint_interval().get() == 0
 }
 
 fn now_millis() -> i64 {

@@ -43,6 +43,9 @@ pub struct FaultyStore {
     pub failed: AtomicU64,
     /// Reads of Delta log entries (`_delta_log/*.json`).
     pub delta_log_reads: AtomicU64,
+    /// Listings of a whole `_delta_log` (from its first entry, not from
+    /// an offset).
+    pub delta_log_lists: AtomicU64,
     /// Puts started so far, and how many may go through before the rest
     /// wait for `release_puts`.
     puts: AtomicU64,
@@ -59,6 +62,7 @@ impl FaultyStore {
             rng: Mutex::new(Rng(seed | 1)),
             failed: AtomicU64::new(0),
             delta_log_reads: AtomicU64::new(0),
+            delta_log_lists: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             hold_after: AtomicU64::new(u64::MAX),
             released: tokio::sync::watch::Sender::new(false),
@@ -182,7 +186,18 @@ impl ObjectStore for FaultyStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        if prefix.is_some_and(|p| p.as_ref().ends_with("_delta_log")) {
+            self.delta_log_lists.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
