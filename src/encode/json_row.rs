@@ -12,7 +12,7 @@
 use super::json_values::{date_days, double};
 use crate::schema::ColumnType;
 use crate::time::parse_timestamp;
-use crate::value::scan::{digits_end, plain_string};
+use crate::value::scan::{digits_end, plain_string, utf8};
 
 /// One column's value in a record, before it is appended.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,7 +55,7 @@ impl RowLayout {
     /// must read it.
     pub(super) fn read<'a>(&self, value: &'a [u8], cells: &mut Vec<Cell<'a>>) -> bool {
         cells.clear();
-        let (Some(keys), Ok(text)) = (&self.keys, std::str::from_utf8(value)) else {
+        let (Some(keys), Ok(text)) = (&self.keys, utf8(value)) else {
             return false;
         };
         let mut at = 0;

@@ -13,7 +13,7 @@ use arrow_cast::parse::{Parser, string_to_datetime};
 use serde::de::IgnoredAny;
 
 use crate::time::{MILLIS_PER_DAY, parse_date, parse_timestamp};
-use crate::value::scan::is_json_number;
+use crate::value::scan::{is_json_number, utf8};
 
 /// At most 40 bytes of a token, for an error message.
 pub(super) fn shown(token: &[u8]) -> String {
@@ -32,7 +32,7 @@ pub(super) fn string(token: &[u8]) -> Result<Option<Cow<'_, str>>, String> {
             .iter()
             .all(|b| *b >= 0x20 && *b != b'\\' && *b != b'"')
         {
-            return std::str::from_utf8(inner)
+            return utf8(inner)
                 .map(|s| Some(s.into()))
                 .map_err(|_| "a string is not valid UTF-8".into());
         }
