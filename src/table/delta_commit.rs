@@ -354,7 +354,9 @@ impl DeltaCommit {
 /// entries: the one that also writes a checkpoint, as Delta does, and
 /// none on a table that turned clean-up off. delta-rs's default cleans up
 /// after every commit, and its clean-up lists the whole `_delta_log`
-/// first: one more listing per commit, growing with the log.
+/// first: one more listing per commit, growing with the log. A commit
+/// that a concurrent writer pushes past `parent + 1` may miss its
+/// checkpoint's clean-up; the next checkpoint's does it.
 fn cleans_up_log(snapshot: &DeltaTableState, parent: Option<u64>) -> bool {
     let config = snapshot.table_config();
     let version = parent.map_or(0, |v| v + 1);
