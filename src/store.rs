@@ -44,7 +44,7 @@ pub use self::sink::LakeSink;
 pub(crate) use self::{
     batch::Group,
     builder::SinkSettings,
-    commit::{CommitStep, Recorded, Written},
+    commit::{CommitStep, Recorded, UPLOADS_IN_FLIGHT, Written},
     objects::encode_group_with,
     upload::put_new,
 };

@@ -19,6 +19,8 @@
 #[cfg(feature = "delta")]
 pub mod delta;
 #[cfg(feature = "delta")]
+mod delta_append;
+#[cfg(feature = "delta")]
 mod delta_commit;
 #[cfg(feature = "delta")]
 mod delta_log;

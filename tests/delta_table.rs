@@ -30,6 +30,11 @@ fn columns() -> Vec<Column> {
 }
 
 fn delta_sink(lake: &Lake, max_records: usize) -> LakeSink {
+    delta_sink_builder(lake, max_records).build().unwrap()
+}
+
+/// What [`delta_sink`] builds, to change before building.
+fn delta_sink_builder(lake: &Lake, max_records: usize) -> streamlake::LakeSinkBuilder {
     LakeSink::builder(lake.clone())
         .table("stock")
         .partition_by("Index={Index}")
@@ -37,6 +42,13 @@ fn delta_sink(lake: &Lake, max_records: usize) -> LakeSink {
         .table_format(TableFormat::Delta(
             DeltaOptions::new(columns()).writer("group-1"),
         ))
+}
+
+/// A [`delta_sink`] that commits one group at a time: a commit per group
+/// (several groups waiting for the table go into one commit otherwise).
+fn delta_sink_one_commit_at_a_time(lake: &Lake, max_records: usize) -> LakeSink {
+    delta_sink_builder(lake, max_records)
+        .max_commits_in_flight(1)
         .build()
         .unwrap()
 }
@@ -192,7 +204,11 @@ async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
     // partition's `txn` by reading the log back to that partition's last
     // commit, about sixteen entries each time.
     let records = numbered_records(2_400, 16);
-    write_delta(&lake, &records, 10, 160).await;
+    let mut sink = delta_sink_one_commit_at_a_time(&lake, 10);
+    for batch in records.chunks(160) {
+        sink.write(batch.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
     let commits = common::objects(&lake, "stock/_delta_log")
         .await
         .keys()
@@ -216,7 +232,7 @@ async fn a_run_reads_each_log_entry_a_bounded_number_of_times() {
 async fn commits_list_the_whole_log_only_when_they_write_a_checkpoint() {
     use std::sync::atomic::Ordering;
     let (store, lake) = counted_lake();
-    let mut sink = delta_sink(&lake, 10);
+    let mut sink = delta_sink_one_commit_at_a_time(&lake, 10);
     let records = numbered_records(4_800, 16);
     let (first, rest) = records.split_at(160);
     // Creating and opening the table lists the log (whether it exists).
@@ -241,6 +257,108 @@ async fn commits_list_the_whole_log_only_when_they_write_a_checkpoint() {
         lists, 1,
         "listings of the whole log for {commits} commits and one checkpoint"
     );
+}
+
+/// While a commit to the log runs, the groups whose files finish
+/// uploading wait for the table; the next commit takes all of them, one
+/// `txn` per source partition (delta-rs replays the table's file list
+/// after every commit, so fewer commits cost less as the table grows).
+/// Each partition still becomes durable in offset order, nothing is lost
+/// or written twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_that_wait_for_a_commit_go_into_the_next_one_together() {
+    let (store, lake) = counted_lake();
+    let mut sink = delta_sink_builder(&lake, 10)
+        .max_commits_in_flight(4)
+        .build()
+        .unwrap();
+    // Offsets 0..=20 of four partitions, one Index each (one file per
+    // group); the first ten of each make the table and its first commits.
+    let records = |offsets: std::ops::RangeInclusive<i64>| -> Vec<Record> {
+        let indexes = ["HSI", "NYA", "N225", "GDAXI"];
+        offsets
+            .flat_map(|o| (0..4).map(move |p| (p, o)))
+            .map(|(p, o)| {
+                let value = format!(r#"{{"Index":"{}","p":{p},"o":{o},"pad":""}}"#, indexes[p]);
+                Record::new(streamlake::Position::new("t", p as i32, o), value)
+            })
+            .collect()
+    };
+    write_and_flush(&mut sink, records(0..=9)).await;
+    let versions_before = log_entries(&lake).await.len();
+
+    // Offset 20 closes each partition's group 10..=19: four commits in
+    // flight. The first to reach the log is held there until the other
+    // three have uploaded their files.
+    store.hold_log_entries();
+    let puts_before = store.puts_done();
+    sink.write(records(10..=20)).await.unwrap();
+    store.until_puts_held(1).await;
+    store.until_puts_done(puts_before + 4).await;
+    store.release_puts();
+    sink.flush().await.unwrap();
+    let durable: BTreeMap<i32, i64> = sink
+        .take_durable()
+        .into_iter()
+        .map(|p| (p.partition, p.offset))
+        .collect();
+    assert_eq!(
+        durable,
+        BTreeMap::from([(0, 20), (1, 20), (2, 20), (3, 20)])
+    );
+
+    let entries = log_entries(&lake).await;
+    let holding_19: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.txns.values().any(|v| *v == 19))
+        .map(|(version, _)| version)
+        .collect();
+    assert!(
+        !holding_19.is_empty() && holding_19.len() <= 2,
+        "the four groups ending at offset 19 went into versions {holding_19:?} (of {} after {versions_before})",
+        entries.len()
+    );
+    let records_in_log: u64 = entries.iter().map(|e| e.records).sum();
+    assert_eq!(records_in_log, 84, "records the log's add actions count");
+    let last: BTreeMap<String, i64> = entries.iter().flat_map(|e| e.txns.clone()).collect();
+    assert_eq!(last.len(), 4, "{last:?}");
+    assert!(last.values().all(|v| *v == 20), "{last:?}");
+}
+
+/// One entry of a table's `_delta_log`, read here: the records its `add`
+/// actions count and its `txn` versions by app id.
+struct LogEntry {
+    records: u64,
+    txns: BTreeMap<String, i64>,
+}
+
+/// The log entries of the table `stock` in `lake`, in version order.
+async fn log_entries(lake: &Lake) -> Vec<LogEntry> {
+    let log = common::objects(lake, "stock/_delta_log").await;
+    let mut entries = Vec::new();
+    for (key, bytes) in log.iter().filter(|(key, _)| key.ends_with(".json")) {
+        let version: usize = key.rsplit('/').next().unwrap()[..20].parse().unwrap();
+        assert_eq!(version, entries.len(), "{key}: a version missing before it");
+        let mut entry = LogEntry {
+            records: 0,
+            txns: BTreeMap::new(),
+        };
+        for line in std::str::from_utf8(bytes).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(stats) = action["add"]["stats"].as_str() {
+                let stats: serde_json::Value = serde_json::from_str(stats).unwrap();
+                entry.records += stats["numRecords"].as_u64().unwrap();
+            }
+            if let Some(txn) = action.get("txn") {
+                let app_id = txn["appId"].as_str().unwrap().to_string();
+                let previous = entry.txns.insert(app_id, txn["version"].as_i64().unwrap());
+                assert!(previous.is_none(), "{key}: two txn actions of one app id");
+            }
+        }
+        entries.push(entry);
+    }
+    entries
 }
 
 /// On a real S3 API (moto, conditional writes honoured): the log goes

@@ -61,6 +61,16 @@ pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
         first_offset: i64,
     ) -> Result<Option<Recorded>>;
 
+    /// Whether a group can have a recorded boundary when it starts right
+    /// after the group of its partition this sink closed last. Group
+    /// markers can (a replay meets an earlier run's groups one after
+    /// another); a table's log, which records only how far each partition
+    /// is, cannot: a replay passes over all it holds at once, and a commit
+    /// of another writer's offsets is refused when this sink commits.
+    fn records_every_group(&self) -> bool {
+        true
+    }
+
     /// The last offsets of `partitions` that earlier runs made durable,
     /// when this step records source positions itself (a table's log);
     /// none otherwise.
@@ -80,7 +90,7 @@ pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
 }
 
 /// Objects of one group uploaded at once.
-const UPLOADS_IN_FLIGHT: usize = 8;
+pub(crate) const UPLOADS_IN_FLIGHT: usize = 8;
 
 /// Loose objects under Hive partition paths, each group announced by a
 /// marker so that a replay rewrites exactly the same objects.

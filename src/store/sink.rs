@@ -70,6 +70,8 @@ pub struct LakeSink {
 struct Accepted {
     last_offset: i64,
     path_fits: usize,
+    /// The last offset of the partition's group this sink closed last.
+    closed_at: Option<i64>,
 }
 
 impl LakeSink {
@@ -204,6 +206,7 @@ impl LakeSink {
         Accepted {
             last_offset: offset,
             path_fits: path_always_fits(&s.lake, &s.table, name_len),
+            closed_at: None,
         }
     }
 
@@ -220,9 +223,17 @@ impl LakeSink {
     }
 
     /// Opens `sp`'s group at `offset`, adopting the boundary of a group an
-    /// earlier run started there.
+    /// earlier run started there (none can follow the group this sink
+    /// closed last when the commit step records only how far each
+    /// partition is, as a table's log does: no lookup, which would wait
+    /// for that group's commit).
     async fn open(&mut self, sp: &SourcePartition, offset: i64) -> Result<()> {
-        let boundary = self.in_flight.step().recorded_boundary(sp, offset).await?;
+        let step = self.in_flight.step();
+        let follows_own = self.accepted.get(sp).and_then(|a| a.closed_at) == Some(offset - 1);
+        let boundary = match follows_own && !step.records_every_group() {
+            true => None,
+            false => step.recorded_boundary(sp, offset).await?,
+        };
         self.batcher.open(sp.clone(), offset, boundary);
         Ok(())
     }
@@ -244,6 +255,9 @@ impl LakeSink {
         let Some(group) = self.batcher.take(sp) else {
             return Ok(());
         };
+        if let Some(accepted) = self.accepted.get_mut(sp) {
+            accepted.closed_at = Some(group.boundary());
+        }
         self.landing.committing(sp, group.boundary());
         self.in_flight.start(&runtime, sp.clone(), group);
         Ok(())

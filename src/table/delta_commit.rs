@@ -4,20 +4,18 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use deltalake_core::DeltaTable;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, MetadataExt as _, StructType};
 use deltalake_core::logstore::LogStoreRef;
-use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::table::config::TablePropertiesExt as _;
 use deltalake_core::table::state::DeltaTableState;
+use futures::{StreamExt as _, TryStreamExt as _};
 use tokio::sync::Mutex;
 
 use super::delta::{DeltaOptions, app_id, data_columns};
-use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
+use super::delta_append::Waiting;
+use super::delta_log::{self, DataFile, table_error};
 use super::delta_schema;
 use super::delta_txn::TxnVersions;
 use crate::encode::ParquetEncoder;
@@ -27,20 +25,26 @@ use crate::record::{Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
 use crate::store::{
-    CommitStep, Group, Recorded, SinkSettings, Written, encode_group_with, put_new,
+    CommitStep, Group, Recorded, SinkSettings, UPLOADS_IN_FLIGHT, Written, encode_group_with,
+    put_new,
 };
 use crate::value::scalar_text;
 
 /// Commits closed groups to a Delta table.
 pub(crate) struct DeltaCommit {
-    settings: Arc<SinkSettings>,
-    options: DeltaOptions,
-    partition_columns: Vec<String>,
-    log_store: LogStoreRef,
+    pub(super) settings: Arc<SinkSettings>,
+    pub(super) options: DeltaOptions,
+    pub(super) partition_columns: Vec<String>,
+    pub(super) log_store: LogStoreRef,
     /// Loaded on first use; one commit at a time from this sink.
-    table: Mutex<Option<DeltaTable>>,
+    pub(super) table: Mutex<Option<DeltaTable>>,
     /// `txn` versions read or written, used while `table` is locked.
-    txns: std::sync::Mutex<TxnVersions>,
+    pub(super) txns: std::sync::Mutex<TxnVersions>,
+    /// Appends of closed groups waiting for `table` (group commit).
+    pub(super) waiting: Waiting,
+    /// The table's columns as last read or committed; `None` before the
+    /// table was first read.
+    columns: std::sync::Mutex<Option<Vec<Column>>>,
 }
 
 impl fmt::Debug for DeltaCommit {
@@ -67,6 +71,8 @@ impl DeltaCommit {
             log_store,
             table: Mutex::new(None),
             txns: Default::default(),
+            waiting: Waiting::default(),
+            columns: Default::default(),
         })
     }
 
@@ -75,8 +81,14 @@ impl DeltaCommit {
     /// no table and its columns are to be inferred from the first group.
     async fn latest(&self) -> Result<tokio::sync::MutexGuard<'_, Option<DeltaTable>>> {
         let mut guard = self.table.lock().await;
+        self.refresh(&mut guard).await?;
+        Ok(guard)
+    }
+
+    /// Brings the locked `table` up to the log's latest version.
+    pub(super) async fn refresh(&self, table: &mut Option<DeltaTable>) -> Result<()> {
         let name = &self.settings.table;
-        match guard.as_mut() {
+        match table.as_mut() {
             Some(table) => table
                 .update_incremental(None)
                 .await
@@ -85,17 +97,17 @@ impl DeltaCommit {
                 if self.options.log_store.is_none() {
                     self.refuse_unconditional_stores().await?;
                 }
-                *guard = delta_log::load(&self.log_store, name).await?;
+                *table = delta_log::load(&self.log_store, name).await?;
                 let columns = &self.options.columns;
-                if guard.is_none() && !columns.is_empty() {
+                if table.is_none() && !columns.is_empty() {
                     let partitions = &self.partition_columns;
                     let created =
                         delta_log::create(&self.log_store, name, columns, partitions).await?;
-                    *guard = Some(created);
+                    *table = Some(created);
                 }
             }
         }
-        Ok(guard)
+        Ok(())
     }
 
     /// A Delta commit is a conditional create of the next log entry: on a
@@ -118,7 +130,7 @@ impl DeltaCommit {
     }
 
     /// The state of `table` as last loaded.
-    fn snapshot<'t>(&self, table: &'t DeltaTable) -> Result<&'t DeltaTableState> {
+    pub(super) fn snapshot<'t>(&self, table: &'t DeltaTable) -> Result<&'t DeltaTableState> {
         let name = &self.settings.table;
         table
             .snapshot()
@@ -126,7 +138,11 @@ impl DeltaCommit {
     }
 
     /// The last offset of `sp` the table holds for this writer.
-    async fn committed(&self, table: &DeltaTable, sp: &SourcePartition) -> Result<Option<i64>> {
+    pub(super) async fn committed(
+        &self,
+        table: &DeltaTable,
+        sp: &SourcePartition,
+    ) -> Result<Option<i64>> {
         let name = &self.settings.table;
         let app_id = app_id(name, &self.options.writer, sp);
         let at = table.version();
@@ -142,24 +158,45 @@ impl DeltaCommit {
         Ok(found)
     }
 
-    fn txns(&self) -> std::sync::MutexGuard<'_, TxnVersions> {
+    pub(super) fn txns(&self) -> std::sync::MutexGuard<'_, TxnVersions> {
         self.txns.lock().expect("txn versions poisoned")
     }
 
-    /// The table's columns as its latest version has them.
+    /// The table's columns as its latest version has them. While a commit
+    /// holds the table, the columns that commit leaves (it notes them
+    /// before it writes the log), so that a group's files are written
+    /// while another group's commit runs instead of after it.
     async fn table_columns(&self) -> Result<Vec<Column>> {
-        let guard = self.latest().await?;
+        let mut guard = match self.table.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.noted_columns() {
+                Some(columns) => return Ok(columns),
+                None => self.table.lock().await,
+            },
+        };
+        self.refresh(&mut guard).await?;
         let Some(table) = guard.as_ref() else {
             return Ok(Vec::new());
         };
         let name = &self.settings.table;
-        let snapshot = self.snapshot(table)?;
-        delta_schema::columns_of(&snapshot.schema(), name)
+        let columns = delta_schema::columns_of(&self.snapshot(table)?.schema(), name)?;
+        self.note_columns(columns.clone());
+        Ok(columns)
+    }
+
+    /// The columns noted last (see [`table_columns`](Self::table_columns)).
+    fn noted_columns(&self) -> Option<Vec<Column>> {
+        self.columns.lock().expect("noted columns poisoned").clone()
+    }
+
+    /// Notes the table's columns, as read or as a commit leaves them.
+    pub(super) fn note_columns(&self, columns: Vec<Column>) {
+        *self.columns.lock().expect("noted columns poisoned") = Some(columns);
     }
 
     /// The metadata action adding those of `columns` the table (at commit
     /// time) does not have yet, if any.
-    fn evolve(&self, table: &DeltaTable, columns: &[Column]) -> Result<Option<Action>> {
+    pub(super) fn evolve(&self, table: &DeltaTable, columns: &[Column]) -> Result<Option<Action>> {
         let name = &self.settings.table;
         let snapshot = self.snapshot(table)?;
         let schema = snapshot.schema();
@@ -208,7 +245,7 @@ impl DeltaCommit {
             .refusing_case_variants_of(columns.iter().map(|c| c.name.clone()).collect());
         let keep = |path: &str| values.contains_key(path);
         let objects = encode_group_with(&encoder, s, group, keep, refused)?;
-        let mut files = Vec::new();
+        let mut uploads = Vec::with_capacity(objects.len());
         for object in objects {
             // Unique per attempt; only characters a URI path keeps as they are.
             let name = format!(
@@ -220,15 +257,23 @@ impl DeltaCommit {
                 path => format!("{path}/{name}"),
             };
             let key = s.lake.key([s.table.as_str(), relative_key.as_str()]);
-            let size = object.bytes.len();
-            put_new(&s.lake, &key, object.bytes).await?;
-            files.push(DataFile {
+            let file = DataFile {
                 relative_key,
-                size,
+                size: object.bytes.len(),
                 records: object.records,
                 partition_values: values.remove(&object.path).unwrap_or_default(),
-            });
+            };
+            uploads.push((key, object.bytes, file));
         }
+        // A few at a time, as the object groups of Hive tables go up.
+        let files =
+            futures::stream::iter(uploads)
+                .map(|(key, bytes, file)| async move {
+                    put_new(&s.lake, &key, bytes).await.map(|_| file)
+                })
+                .buffer_unordered(UPLOADS_IN_FLIGHT)
+                .try_collect()
+                .await?;
         Ok(files)
     }
 
@@ -286,91 +331,6 @@ impl DeltaCommit {
     }
 }
 
-impl DeltaCommit {
-    /// One commit to the log: the new columns, the files, and the `txn`
-    /// of `sp` at the group's last offset. Refused when the table already
-    /// holds offsets of this group (another writer owns `sp`). Returns the
-    /// table version written.
-    async fn append(
-        &self,
-        sp: &SourcePartition,
-        group: &Group,
-        columns: &[Column],
-        files: Vec<DataFile>,
-    ) -> Result<u64> {
-        let name = &self.settings.table;
-        let now = now_millis();
-        let app_id = app_id(name, &self.options.writer, sp);
-        let mut guard = self.latest().await?;
-        if guard.is_none() {
-            // No declared columns: the first group's fields make the table.
-            let partitions = &self.partition_columns;
-            *guard = Some(delta_log::create(&self.log_store, name, columns, partitions).await?);
-        }
-        let table = guard.as_mut().expect("created above");
-        if let Some(version) = self.committed(table, sp).await? {
-            if version >= group.first_offset {
-                return Err(Error::Conflict {
-                    key: format!("{name}/_delta_log"),
-                    reason: format!(
-                        "{app_id} is at offset {version}, past the start of this group \
-                         ({}..={}): another writer owns {sp}",
-                        group.first_offset,
-                        group.boundary()
-                    ),
-                });
-            }
-        }
-        let mut actions: Vec<Action> = self.evolve(table, columns)?.into_iter().collect();
-        actions.extend(files.into_iter().map(|f| add_action(f, now)));
-        actions.push(txn_action(&app_id, group.boundary(), now));
-        let snapshot = self.snapshot(table)?;
-        let parent = table.version();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(self.partition_columns.clone()),
-            predicate: None,
-        };
-        let properties = CommitProperties::default()
-            .with_cleanup_expired_logs(Some(cleans_up_log(snapshot, parent)));
-        let committed = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), self.log_store.clone(), operation)
-            .await
-            .map_err(|e| {
-                let what = format!("{name}: committing {sp} up to {}", group.boundary());
-                table_error(what, e)
-            })?;
-        // The table as this commit left it: the next refresh reads only
-        // what others committed since.
-        table.state = Some(committed.snapshot);
-        self.txns()
-            .committed(parent, committed.version, &app_id, group.boundary());
-        Ok(committed.version)
-    }
-}
-
-/// Whether the commit on top of version `parent` cleans up expired log
-/// entries: the one that also writes a checkpoint, as Delta does, and
-/// none on a table that turned clean-up off. delta-rs's default cleans up
-/// after every commit, and its clean-up lists the whole `_delta_log`
-/// first: one more listing per commit, growing with the log. A commit
-/// that a concurrent writer pushes past `parent + 1` may miss its
-/// checkpoint's clean-up; the next checkpoint's does it.
-fn cleans_up_log(snapshot: &DeltaTableState, parent: Option<u64>) -> bool {
-    let config = snapshot.table_config();
-    let version = parent.map_or(0, |v| v + 1);
-    // delta-rs checkpoints the version whose successor is a multiple of
-    // the interval.
-    config.enable_expired_log_cleanup() && (version + 1) % config.checkpoint_interval().get() == 0
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[async_trait]
 impl CommitStep for DeltaCommit {
     /// The table's `txn` version for `sp`, when it covers `first_offset`:
@@ -399,6 +359,12 @@ impl CommitStep for DeltaCommit {
             }
             _ => None,
         })
+    }
+
+    /// The log holds one `txn` version per partition, not group
+    /// boundaries.
+    fn records_every_group(&self) -> bool {
+        false
     }
 
     /// The table's `txn` versions for `partitions`: the source resumes
@@ -441,7 +407,7 @@ impl CommitStep for DeltaCommit {
         written.objects = files.len() as u64;
         written.bytes = files.iter().map(|f| f.size as u64).sum();
         written.records = files.iter().map(|f| f.records as u64).sum();
-        let version = self.append(sp, group, &columns, files).await?;
+        let version = self.append(sp, group, columns, files).await?;
         tracing::debug!(
             "{sp}: Delta table {} version {version} holds offsets {}..={} ({} files, {} \
              records; upload {uploaded:?}, log commit {:?})",

@@ -122,10 +122,10 @@ pub(super) struct DataFile {
 }
 
 /// The `add` action of a data file written now.
-pub(super) fn add_action(file: DataFile, now_millis: i64) -> Action {
+pub(super) fn add_action(file: &DataFile, now_millis: i64) -> Action {
     Action::Add(Add {
         path: uri_path(&file.relative_key),
-        partition_values: file.partition_values,
+        partition_values: file.partition_values.clone(),
         size: file.size as i64,
         modification_time: now_millis,
         data_change: true,

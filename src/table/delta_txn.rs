@@ -36,16 +36,19 @@ impl TxnVersions {
     }
 
     /// This sink made table version `version` from version `parent`,
-    /// setting `app_id` to `txn`. A commit that landed further on (another
-    /// writer's commit in between) keeps only its own entry.
-    pub(super) fn committed(&mut self, parent: Option<u64>, version: u64, app_id: &str, txn: i64) {
+    /// setting each app id of `txns` to its version. A commit that landed
+    /// further on (another writer's commit in between) keeps only its own
+    /// entries.
+    pub(super) fn committed(&mut self, parent: Option<u64>, version: u64, txns: &[(String, i64)]) {
         let on_top =
             self.at.is_some() && self.at == parent && parent.map(|p| p + 1) == Some(version);
         if !on_top {
             self.versions.clear();
         }
         self.at = Some(version);
-        self.versions.insert(app_id.to_string(), Some(txn));
+        for (app_id, txn) in txns {
+            self.versions.insert(app_id.clone(), Some(*txn));
+        }
     }
 }
 
@@ -62,11 +65,11 @@ mod tests {
         assert_eq!(txns.get(Some(3), "a"), Some(Some(10)));
         assert_eq!(txns.get(Some(3), "b"), Some(None));
         // Our own commit on top of version 3: both still exact at 4.
-        txns.committed(Some(3), 4, "b", 7);
+        txns.committed(Some(3), 4, &[("b".into(), 7)]);
         assert_eq!(txns.get(Some(4), "a"), Some(Some(10)));
         assert_eq!(txns.get(Some(4), "b"), Some(Some(7)));
         // Our commit landed at 6 (another writer made 5): only ours is known.
-        txns.committed(Some(4), 6, "a", 20);
+        txns.committed(Some(4), 6, &[("a".into(), 20)]);
         assert_eq!(txns.get(Some(6), "b"), None);
         assert_eq!(txns.get(Some(6), "a"), Some(Some(20)));
         // The table moved on without us: nothing is known.

@@ -50,6 +50,10 @@ pub struct FaultyStore {
     /// wait for `release_puts`.
     puts: AtomicU64,
     hold_after: AtomicU64,
+    /// Whether puts of Delta log entries wait for `release_puts`.
+    hold_log_entries: std::sync::atomic::AtomicBool,
+    /// Puts that have returned well.
+    puts_done: tokio::sync::watch::Sender<u64>,
     released: tokio::sync::watch::Sender<bool>,
     waiting: tokio::sync::watch::Sender<u64>,
 }
@@ -65,6 +69,8 @@ impl FaultyStore {
             delta_log_lists: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             hold_after: AtomicU64::new(u64::MAX),
+            hold_log_entries: Default::default(),
+            puts_done: tokio::sync::watch::Sender::new(0),
             released: tokio::sync::watch::Sender::new(false),
             waiting: tokio::sync::watch::Sender::new(0),
         }
@@ -75,6 +81,27 @@ impl FaultyStore {
     pub fn hold_puts_after(&self, n: u64) {
         let started = self.puts.load(Ordering::SeqCst);
         self.hold_after.store(started + n, Ordering::SeqCst);
+    }
+
+    /// From now on, puts of Delta log entries (`_delta_log/*.json`: the
+    /// commits) wait until [`release_puts`](Self::release_puts).
+    pub fn hold_log_entries(&self) {
+        self.hold_log_entries.store(true, Ordering::SeqCst);
+    }
+
+    /// Puts that have returned well so far.
+    pub fn puts_done(&self) -> u64 {
+        *self.puts_done.borrow()
+    }
+
+    /// Returns once at least `n` puts have returned well, or panics after
+    /// a minute.
+    pub async fn until_puts_done(&self, n: u64) {
+        let mut done = self.puts_done.subscribe();
+        tokio::time::timeout(Duration::from_secs(60), done.wait_for(|d| *d >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} puts did not return within a minute"))
+            .unwrap();
     }
 
     /// Lets every held put (and every later one) through.
@@ -91,10 +118,13 @@ impl FaultyStore {
             .unwrap();
     }
 
-    /// Holds the put if `hold_puts_after` says so.
-    async fn gate(&self) {
+    /// Holds the put if `hold_puts_after` or `hold_log_entries` says so.
+    async fn gate(&self, location: &Path) {
         let number = self.puts.fetch_add(1, Ordering::SeqCst);
-        if number < self.hold_after.load(Ordering::SeqCst) {
+        let key = location.as_ref();
+        let log_entry = key.contains("_delta_log/") && key.ends_with(".json");
+        let hold_log = log_entry && self.hold_log_entries.load(Ordering::SeqCst);
+        if number < self.hold_after.load(Ordering::SeqCst) && !hold_log {
             return;
         }
         let mut released = self.released.subscribe();
@@ -144,7 +174,7 @@ impl ObjectStore for FaultyStore {
         mut opts: PutOptions,
     ) -> Result<PutResult> {
         self.before("put", location).await?;
-        self.gate().await;
+        self.gate(location).await;
         if matches!(opts.mode, PutMode::Create) {
             if self.faults.refuse_create {
                 return Err(streamlake::object_store::Error::NotImplemented {
@@ -156,7 +186,9 @@ impl ObjectStore for FaultyStore {
                 opts.mode = PutMode::Overwrite;
             }
         }
-        self.inner.put_opts(location, payload, opts).await
+        let put = self.inner.put_opts(location, payload, opts).await?;
+        self.puts_done.send_modify(|d| *d += 1);
+        Ok(put)
     }
 
     async fn put_multipart_opts(

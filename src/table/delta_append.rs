@@ -1,0 +1,363 @@
+//! Group commit for a Delta table: the appends of several closed groups
+//! (their data files and `txn` actions) in one commit to the log.
+//!
+//! delta-rs replays the table's whole file list after every commit (its
+//! snapshot update, `PostCommit`), so a commit costs more the larger the
+//! table grows. While one commit runs, the groups whose files finished
+//! uploading wait for the table; whoever takes the table next commits all
+//! that wait, in one log entry. A commit holds at most one group per source
+//! partition (a later group of the same partition waits for the next), so
+//! each partition's groups still become durable in offset order; a commit
+//! is atomic, so all of its groups are in the table or none is.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::Action;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::config::TablePropertiesExt as _;
+use deltalake_core::table::state::DeltaTableState;
+use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::TryRecvError;
+
+use super::delta::app_id;
+use super::delta_commit::DeltaCommit;
+use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
+use super::delta_schema;
+use crate::error::{Error, Result};
+use crate::record::SourcePartition;
+use crate::schema::Column;
+use crate::store::Group;
+
+/// One closed group's part of a commit.
+pub(super) struct Append {
+    pub(super) sp: SourcePartition,
+    /// The group's first source offset: the table must not hold it yet.
+    pub(super) first_offset: i64,
+    /// The group's last source offset: its `txn` version.
+    pub(super) last_offset: i64,
+    /// The columns the group's files were written with.
+    pub(super) columns: Vec<Column>,
+    pub(super) files: Vec<DataFile>,
+}
+
+/// Where the table version that holds an append (or why none does) goes.
+pub(super) type Reply = oneshot::Sender<Result<u64>>;
+
+/// The appends waiting for the table, in the order they arrived.
+#[derive(Default)]
+pub(super) struct Waiting {
+    appends: Mutex<Vec<(Append, Reply)>>,
+}
+
+impl Waiting {
+    /// Queues `append`; its result arrives on the receiver once a commit
+    /// took it.
+    pub(super) fn push(&self, append: Append) -> oneshot::Receiver<Result<u64>> {
+        let (reply, result) = oneshot::channel();
+        self.list().push((append, reply));
+        result
+    }
+
+    /// The waiting appends for one commit: all of them, except that of a
+    /// source partition only the first (the others stay, in order).
+    pub(super) fn take(&self) -> Vec<(Append, Reply)> {
+        let mut list = self.list();
+        let mut taken: Vec<(Append, Reply)> = Vec::with_capacity(list.len());
+        let mut left = Vec::new();
+        for waiting in list.drain(..) {
+            match taken.iter().any(|(a, _)| a.sp == waiting.0.sp) {
+                true => left.push(waiting),
+                false => taken.push(waiting),
+            }
+        }
+        *list = left;
+        taken
+    }
+
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(Append, Reply)>> {
+        self.appends.lock().expect("waiting appends poisoned")
+    }
+}
+
+/// `columns` with each name once, at its first place and with its first
+/// type.
+pub(super) fn union_of<'a>(columns: impl IntoIterator<Item = &'a Column>) -> Vec<Column> {
+    let mut union: Vec<Column> = Vec::new();
+    for column in columns {
+        if !union.iter().any(|c| c.name == column.name) {
+            union.push(column.clone());
+        }
+    }
+    union
+}
+
+/// `error`, once per group of a commit that failed as a whole: each group's
+/// commit returns its own copy (delta-rs's errors are not `Clone`; the
+/// copy keeps the message).
+pub(super) fn copy_of(error: &Error) -> Error {
+    let (context, source) = match error {
+        Error::Table { context, source } => (context.clone(), source.to_string()),
+        other => (
+            "committing to the Delta table".to_string(),
+            other.to_string(),
+        ),
+    };
+    Error::Table {
+        context,
+        source: Box::new(deltalake_core::DeltaTableError::Generic(source)),
+    }
+}
+
+impl DeltaCommit {
+    /// Adds the group's `files` to the table with the `txn` of `sp` at the
+    /// group's last offset, in a commit that may hold other groups'
+    /// appends too (see [`delta_append`](super::delta_append)). Refused
+    /// when the table already holds offsets of this group (another writer
+    /// owns `sp`). Returns the table version written.
+    pub(super) async fn append(
+        &self,
+        sp: &SourcePartition,
+        group: &Group,
+        columns: Vec<Column>,
+        files: Vec<DataFile>,
+    ) -> Result<u64> {
+        let mut result = self.waiting.push(Append {
+            sp: sp.clone(),
+            first_offset: group.first_offset,
+            last_offset: group.boundary(),
+            columns,
+            files,
+        });
+        let mut table = self.table.lock().await;
+        loop {
+            match result.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Closed) => {
+                    return Err(copy_of(&Error::Config(format!(
+                        "{sp}: the commit that took this group up to {} was cancelled",
+                        group.boundary()
+                    ))));
+                }
+            }
+            let appends = self.waiting.take();
+            self.commit_appends(&mut table, appends).await;
+        }
+    }
+
+    /// One commit of `appends` to the log, each told the version that holds
+    /// it or why none does.
+    async fn commit_appends(&self, table: &mut Option<DeltaTable>, appends: Vec<(Append, Reply)>) {
+        let appends = match self.refresh(table).await {
+            Ok(()) => self.refuse_owned_elsewhere(table, appends).await,
+            Err(e) => return fail_all(appends, &e),
+        };
+        if appends.is_empty() {
+            return;
+        }
+        match self
+            .commit_to_log(table, appends.iter().map(|(a, _)| a))
+            .await
+        {
+            Ok(version) => {
+                for (_, reply) in appends {
+                    let _ = reply.send(Ok(version));
+                }
+            }
+            Err(e) => fail_all(appends, &e),
+        }
+    }
+
+    /// `appends` less those whose first offset the table already holds
+    /// (another writer owns their source partition), which are told so.
+    async fn refuse_owned_elsewhere(
+        &self,
+        table: &Option<DeltaTable>,
+        appends: Vec<(Append, Reply)>,
+    ) -> Vec<(Append, Reply)> {
+        let Some(table) = table else {
+            return appends;
+        };
+        let mut left = Vec::with_capacity(appends.len());
+        for (append, reply) in appends {
+            match self.owned_elsewhere(table, &append).await {
+                Ok(None) => left.push((append, reply)),
+                Ok(Some(e)) | Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+        left
+    }
+
+    /// Why `append` may not go into `table`, if it may not.
+    async fn owned_elsewhere(&self, table: &DeltaTable, append: &Append) -> Result<Option<Error>> {
+        let name = &self.settings.table;
+        let Some(version) = self.committed(table, &append.sp).await? else {
+            return Ok(None);
+        };
+        Ok((version >= append.first_offset).then(|| Error::Conflict {
+            key: format!("{name}/_delta_log"),
+            reason: format!(
+                "{} is at offset {version}, past the start of this group ({}..={}): another \
+                 writer owns {}",
+                app_id(name, &self.options.writer, &append.sp),
+                append.first_offset,
+                append.last_offset,
+                append.sp
+            ),
+        }))
+    }
+
+    /// One commit to the log: the new columns, the files, and a `txn` per
+    /// append. Returns the table version written.
+    async fn commit_to_log<'a>(
+        &self,
+        table: &mut Option<DeltaTable>,
+        appends: impl Iterator<Item = &'a Append> + Clone,
+    ) -> Result<u64> {
+        let name = &self.settings.table;
+        let now = now_millis();
+        let columns = union_of(appends.clone().flat_map(|a| &a.columns));
+        if table.is_none() {
+            // No declared columns: the first group's fields make the table.
+            let partitions = &self.partition_columns;
+            *table = Some(delta_log::create(&self.log_store, name, &columns, partitions).await?);
+        }
+        let table = table.as_mut().expect("created above");
+        let mut actions: Vec<Action> = self.evolve(table, &columns)?.into_iter().collect();
+        let before = delta_schema::columns_of(&self.snapshot(table)?.schema(), name)?;
+        // What groups written while this commit runs are encoded with.
+        self.note_columns(union_of(before.iter().chain(&columns)));
+        let mut txns = Vec::new();
+        for append in appends {
+            actions.extend(append.files.iter().map(|f| add_action(f, now)));
+            let app_id = app_id(name, &self.options.writer, &append.sp);
+            actions.push(txn_action(&app_id, append.last_offset, now));
+            txns.push((app_id, append.last_offset));
+        }
+        let snapshot = self.snapshot(table)?;
+        let parent = table.version();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        };
+        let properties = CommitProperties::default()
+            .with_cleanup_expired_logs(Some(cleans_up_log(snapshot, parent)));
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), self.log_store.clone(), operation)
+            .await
+            .map_err(|e| {
+                let groups = txns.iter().map(|(id, last)| format!("{id} up to {last}"));
+                let what = format!(
+                    "{name}: committing {}",
+                    groups.collect::<Vec<_>>().join(", ")
+                );
+                table_error(what, e)
+            })?;
+        // The table as this commit left it: the next refresh reads only
+        // what others committed since.
+        table.state = Some(committed.snapshot);
+        self.txns().committed(parent, committed.version, &txns);
+        Ok(committed.version)
+    }
+}
+
+/// Tells every append of a commit that failed as a whole why.
+fn fail_all(appends: Vec<(Append, Reply)>, error: &Error) {
+    for (_, reply) in appends {
+        let _ = reply.send(Err(copy_of(error)));
+    }
+}
+
+/// Whether the commit on top of version `parent` cleans up expired log
+/// entries: the one that also writes a checkpoint, as Delta does, and
+/// none on a table that turned clean-up off. delta-rs's default cleans up
+/// after every commit, and its clean-up lists the whole `_delta_log`
+/// first: one more listing per commit, growing with the log. A commit
+/// that a concurrent writer pushes past `parent + 1` may miss its
+/// checkpoint's clean-up; the next checkpoint's does it.
+fn cleans_up_log(snapshot: &DeltaTableState, parent: Option<u64>) -> bool {
+    let config = snapshot.table_config();
+    let version = parent.map_or(0, |v| v + 1);
+    // delta-rs checkpoints the version whose successor is a multiple of
+    // the interval.
+    config.enable_expired_log_cleanup() && (version + 1) % config.checkpoint_interval().get() == 0
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::ColumnType;
+
+    fn append(partition: i32, first_offset: i64, columns: &[(&str, ColumnType)]) -> Append {
+        Append {
+            sp: SourcePartition::new("t", partition),
+            first_offset,
+            last_offset: first_offset + 9,
+            columns: columns.iter().map(|(n, t)| Column::new(*n, *t)).collect(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_commit_takes_one_append_per_source_partition_in_arrival_order() {
+        let waiting = Waiting::default();
+        let _a = waiting.push(append(0, 0, &[]));
+        let _b = waiting.push(append(1, 0, &[]));
+        let _c = waiting.push(append(0, 10, &[]));
+        let _d = waiting.push(append(2, 0, &[]));
+        let first: Vec<(i32, i64)> = waiting
+            .take()
+            .iter()
+            .map(|(a, _)| (a.sp.partition, a.first_offset))
+            .collect();
+        assert_eq!(first, [(0, 0), (1, 0), (2, 0)]);
+        let second: Vec<(i32, i64)> = waiting
+            .take()
+            .iter()
+            .map(|(a, _)| (a.sp.partition, a.first_offset))
+            .collect();
+        assert_eq!(second, [(0, 10)]);
+        assert!(waiting.take().is_empty());
+    }
+
+    #[test]
+    fn a_union_of_columns_names_each_once_with_its_first_type() {
+        let a = append(
+            0,
+            0,
+            &[("Index", ColumnType::String), ("x", ColumnType::Bigint)],
+        );
+        let b = append(
+            1,
+            0,
+            &[("Index", ColumnType::String), ("x", ColumnType::Double)],
+        );
+        let c = append(2, 0, &[("y", ColumnType::Boolean)]);
+        let all = union_of([&a, &b, &c].into_iter().flat_map(|a| &a.columns));
+        let names: Vec<(&str, ColumnType)> = all
+            .iter()
+            .map(|c| (c.name.as_str(), c.column_type))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Index", ColumnType::String),
+                ("x", ColumnType::Bigint),
+                ("y", ColumnType::Boolean)
+            ]
+        );
+    }
+}
