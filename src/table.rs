@@ -25,6 +25,8 @@ mod delta_commit;
 #[cfg(feature = "delta")]
 mod delta_log;
 #[cfg(feature = "delta")]
+mod delta_log_entry;
+#[cfg(feature = "delta")]
 mod delta_maintenance;
 #[cfg(feature = "delta")]
 mod delta_schema;

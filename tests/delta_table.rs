@@ -326,6 +326,93 @@ async fn groups_that_wait_for_a_commit_go_into_the_next_one_together() {
     assert!(last.values().all(|v| *v == 20), "{last:?}");
 }
 
+/// Records of source partition `p` of `t` at `offsets`, Index `HSI`.
+fn partition_records(p: i32, offsets: std::ops::RangeInclusive<i64>) -> Vec<Record> {
+    offsets
+        .map(|o| {
+            let value = format!(r#"{{"Index":"HSI","p":{p},"o":{o},"pad":""}}"#);
+            Record::new(streamlake::Position::new("t", p, o), value)
+        })
+        .collect()
+}
+
+/// A sink of writer `writer` into the table `stock` of `lake`.
+fn writer_sink(lake: &Lake, writer: &str) -> LakeSink {
+    LakeSink::builder(lake.clone())
+        .table("stock")
+        .partition_by("Index={Index}")
+        .max_records_per_object(100)
+        .table_format(TableFormat::Delta(
+            DeltaOptions::new(columns()).writer(writer),
+        ))
+        .build()
+        .unwrap()
+}
+
+/// On top of its own last commit the sink writes the next log entry
+/// itself (delta-rs's commit would replay the table's file list). When
+/// another writer took that version, the entry is not overwritten: the
+/// sink reads the table again and commits after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_that_finds_its_version_taken_commits_after_the_other_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let mut sinks = [writer_sink(&lake, "a"), writer_sink(&lake, "b")];
+    let mut all = Vec::new();
+    // Sink a's third commit would be version 3 on top of its own 2; b
+    // wrote 3 first. b's second likewise finds a's.
+    for (writer, offsets) in [
+        (0, 0..=9),
+        (0, 10..=19),
+        (1, 0..=9),
+        (0, 20..=29),
+        (1, 10..=19),
+    ] {
+        let records = partition_records(writer as i32, offsets);
+        let refused = write_and_flush(&mut sinks[writer], records.clone()).await;
+        assert!(refused.is_empty());
+        all.extend(records);
+    }
+    let table = dir.path().join("stock");
+    let (files, txns) = replay_log(&table);
+    assert_eq!(files.values().sum::<u64>(), 50, "records in the log");
+    assert_eq!(
+        txns,
+        BTreeMap::from([
+            ("streamlake/stock/a/t/0".to_string(), 29),
+            ("streamlake/stock/b/t/1".to_string(), 19)
+        ])
+    );
+    let read = read_with_deltalake(&table);
+    assert_same_rows(&read.rows, &expected_rows(&all), "deltalake's rows");
+}
+
+/// A second writer of the same partition (a zombie of the same group)
+/// committed offsets this sink is about to commit on top of its own last
+/// commit: the lost version sends the sink back to the table, which holds
+/// those offsets already, and the commit is refused instead of written
+/// twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zombie_writer_of_the_same_partition_is_found_when_the_version_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path()).unwrap();
+    let mut sink = writer_sink(&lake, "a");
+    write_and_flush(&mut sink, partition_records(0, 0..=9)).await;
+    write_and_flush(&mut sink, partition_records(0, 10..=19)).await;
+    let mut zombie = writer_sink(&lake, "a");
+    write_and_flush(&mut zombie, partition_records(0, 20..=29)).await;
+
+    sink.write(partition_records(0, 20..=29)).await.unwrap();
+    let err = sink.flush().await.unwrap_err();
+    assert!(
+        matches!(err, streamlake::Error::Conflict { .. }) && err.to_string().contains("owns t/0"),
+        "{err}"
+    );
+    let (files, txns) = replay_log(&dir.path().join("stock"));
+    assert_eq!(files.values().sum::<u64>(), 30, "records in the log");
+    assert_eq!(txns["streamlake/stock/a/t/0"], 29);
+}
+
 /// One entry of a table's `_delta_log`, read here: the records its `add`
 /// actions count and its `txn` versions by app id.
 struct LogEntry {

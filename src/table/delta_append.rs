@@ -149,25 +149,36 @@ impl DeltaCommit {
     }
 
     /// One commit of `appends` to the log, each told the version that holds
-    /// it or why none does.
+    /// it or why none does. On top of this sink's own last commit it is
+    /// written directly (see [`delta_log_entry`](super::delta_log_entry));
+    /// otherwise, or when another writer took that version, the table is
+    /// read again and the commit goes through delta-rs.
     async fn commit_appends(&self, table: &mut Option<DeltaTable>, appends: Vec<(Append, Reply)>) {
-        let appends = match self.refresh(table).await {
-            Ok(()) => self.refuse_owned_elsewhere(table, appends).await,
-            Err(e) => return fail_all(appends, &e),
-        };
-        if appends.is_empty() {
-            return;
-        }
-        match self
-            .commit_to_log(table, appends.iter().map(|(a, _)| a))
-            .await
-        {
-            Ok(version) => {
-                for (_, reply) in appends {
-                    let _ = reply.send(Ok(version));
+        let mut appends = appends;
+        let mut on_top = self.ahead().filter(|_| self.options.log_store.is_none());
+        loop {
+            if on_top.is_none() {
+                if let Err(e) = self.refresh(table).await {
+                    return fail_all(appends, &e);
                 }
             }
-            Err(e) => fail_all(appends, &e),
+            appends = self.refuse_owned_elsewhere(table, appends).await;
+            if appends.is_empty() {
+                return;
+            }
+            let all = appends.iter().map(|(a, _)| a);
+            match self.commit_to_log(table, all, on_top).await {
+                Ok(Some(version)) => {
+                    for (_, reply) in appends {
+                        let _ = reply.send(Ok(version));
+                    }
+                    return;
+                }
+                // Another writer wrote the version after ours, or the
+                // commit adds columns.
+                Ok(None) => on_top = None,
+                Err(e) => return fail_all(appends, &e),
+            }
         }
     }
 
@@ -213,12 +224,17 @@ impl DeltaCommit {
     }
 
     /// One commit to the log: the new columns, the files, and a `txn` per
-    /// append. Returns the table version written.
+    /// append; written directly on top of `on_top` (this sink's last
+    /// commit) when it adds no columns, through delta-rs otherwise.
+    /// Returns the table version written; `None` when the commit is to be
+    /// made again through delta-rs after reading the table: another writer
+    /// wrote the version after `on_top` first, or it adds columns.
     async fn commit_to_log<'a>(
         &self,
         table: &mut Option<DeltaTable>,
         appends: impl Iterator<Item = &'a Append> + Clone,
-    ) -> Result<u64> {
+        on_top: Option<u64>,
+    ) -> Result<Option<u64>> {
         let name = &self.settings.table;
         let now = now_millis();
         let columns = union_of(appends.clone().flat_map(|a| &a.columns));
@@ -228,10 +244,11 @@ impl DeltaCommit {
             *table = Some(delta_log::create(&self.log_store, name, &columns, partitions).await?);
         }
         let table = table.as_mut().expect("created above");
-        let mut actions: Vec<Action> = self.evolve(table, &columns)?.into_iter().collect();
+        let new_columns = self.evolve(table, &columns)?;
         let before = delta_schema::columns_of(&self.snapshot(table)?.schema(), name)?;
         // What groups written while this commit runs are encoded with.
         self.note_columns(union_of(before.iter().chain(&columns)));
+        let mut actions = Vec::new();
         let mut txns = Vec::new();
         for append in appends {
             actions.extend(append.files.iter().map(|f| add_action(f, now)));
@@ -239,6 +256,29 @@ impl DeltaCommit {
             actions.push(txn_action(&app_id, append.last_offset, now));
             txns.push((app_id, append.last_offset));
         }
+        match (on_top, new_columns) {
+            (Some(parent), None) => self.write_on_top(table, parent, actions, &txns).await,
+            // delta-rs checks a schema change against the table as it is.
+            (Some(_), Some(_)) => Ok(None),
+            (None, metadata) => {
+                let all = metadata.into_iter().chain(actions).collect();
+                self.commit_through_delta_rs(table, all, &txns)
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
+    /// A commit of `actions` through delta-rs's commit path (protocol
+    /// checks, conflict resolution with concurrent writers, a snapshot of
+    /// the new version); this sink's own commit afterwards.
+    async fn commit_through_delta_rs(
+        &self,
+        table: &mut DeltaTable,
+        actions: Vec<Action>,
+        txns: &[(String, i64)],
+    ) -> Result<u64> {
+        let name = &self.settings.table;
         let snapshot = self.snapshot(table)?;
         let parent = table.version();
         let operation = DeltaOperation::Write {
@@ -263,7 +303,8 @@ impl DeltaCommit {
         // The table as this commit left it: the next refresh reads only
         // what others committed since.
         table.state = Some(committed.snapshot);
-        self.txns().committed(parent, committed.version, &txns);
+        self.txns().committed(parent, committed.version, txns);
+        self.set_ahead(Some(committed.version));
         Ok(committed.version)
     }
 }

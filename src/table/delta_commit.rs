@@ -45,6 +45,11 @@ pub(crate) struct DeltaCommit {
     /// The table's columns as last read or committed; `None` before the
     /// table was first read.
     columns: std::sync::Mutex<Option<Vec<Column>>>,
+    /// The version of this sink's last commit while the log's latest
+    /// version, as far as the sink knows, is that commit (`None` once the
+    /// table was read again): `table` may be older, by the log entries
+    /// this sink wrote on top of it (see [`delta_log_entry`](super::delta_log_entry)).
+    ahead: std::sync::Mutex<Option<u64>>,
 }
 
 impl fmt::Debug for DeltaCommit {
@@ -73,6 +78,7 @@ impl DeltaCommit {
             txns: Default::default(),
             waiting: Waiting::default(),
             columns: Default::default(),
+            ahead: Default::default(),
         })
     }
 
@@ -89,10 +95,7 @@ impl DeltaCommit {
     pub(super) async fn refresh(&self, table: &mut Option<DeltaTable>) -> Result<()> {
         let name = &self.settings.table;
         match table.as_mut() {
-            Some(table) => table
-                .update_incremental(None)
-                .await
-                .map_err(|e| table_error(format!("{name}: reading the log"), e))?,
+            Some(table) => self.refresh_loaded(table).await?,
             None => {
                 if self.options.log_store.is_none() {
                     self.refuse_unconditional_stores().await?;
@@ -107,6 +110,17 @@ impl DeltaCommit {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Brings a loaded `table` up to the log's latest version.
+    pub(super) async fn refresh_loaded(&self, table: &mut DeltaTable) -> Result<()> {
+        let name = &self.settings.table;
+        table
+            .update_incremental(None)
+            .await
+            .map_err(|e| table_error(format!("{name}: reading the log"), e))?;
+        self.set_ahead(None);
         Ok(())
     }
 
@@ -129,6 +143,22 @@ impl DeltaCommit {
         }
     }
 
+    /// The version of this sink's last commit, while no other is known to
+    /// follow it.
+    pub(super) fn ahead(&self) -> Option<u64> {
+        *self.ahead.lock().expect("own version poisoned")
+    }
+
+    pub(super) fn set_ahead(&self, version: Option<u64>) {
+        *self.ahead.lock().expect("own version poisoned") = version;
+    }
+
+    /// The log's latest version as far as this sink knows: its own last
+    /// commit, or the version `table` was read at.
+    fn log_version(&self, table: &DeltaTable) -> Option<u64> {
+        self.ahead().or(table.version())
+    }
+
     /// The state of `table` as last loaded.
     pub(super) fn snapshot<'t>(&self, table: &'t DeltaTable) -> Result<&'t DeltaTableState> {
         let name = &self.settings.table;
@@ -145,7 +175,9 @@ impl DeltaCommit {
     ) -> Result<Option<i64>> {
         let name = &self.settings.table;
         let app_id = app_id(name, &self.options.writer, sp);
-        let at = table.version();
+        // Entries for what this sink committed on top of `table` are kept
+        // at the log's version; others are the same in `table`.
+        let at = self.log_version(table);
         if let Some(known) = self.txns().get(at, &app_id) {
             return Ok(known);
         }
@@ -167,6 +199,12 @@ impl DeltaCommit {
     /// before it writes the log), so that a group's files are written
     /// while another group's commit runs instead of after it.
     async fn table_columns(&self) -> Result<Vec<Column>> {
+        if self.ahead().is_some() {
+            if let Some(columns) = self.noted_columns() {
+                // On top of this sink's own commits: they left these.
+                return Ok(columns);
+            }
+        }
         let mut guard = match self.table.try_lock() {
             Ok(guard) => guard,
             Err(_) => match self.noted_columns() {
