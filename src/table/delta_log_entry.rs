@@ -73,6 +73,10 @@ impl DeltaCommit {
         self.txns().committed(Some(parent), version, txns);
         if self.checkpoints_at(table, version) {
             self.checkpoint(table).await?;
+            if table.version() == Some(version) {
+                // Still the sink's own: the next commit goes on top of it.
+                self.set_ahead(Some(version));
+            }
         }
         Ok(Some(version))
     }
