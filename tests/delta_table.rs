@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::delta::{expected_rows, read_with_deltalake, replay_log};
+use common::trace_events::{count_events, until_events};
 use common::{assert_same_rows, numbered_records};
 use streamlake::{
     Column, ColumnType, DeltaOptions, Lake, LakeSink, Record, RecordSink, TableFormat,
@@ -272,15 +273,16 @@ async fn groups_that_wait_for_a_commit_go_into_the_next_one_together() {
         .max_commits_in_flight(4)
         .build()
         .unwrap();
-    // Offsets 0..=20 of four partitions, one Index each (one file per
-    // group); the first ten of each make the table and its first commits.
+    // Offsets 0..=20 of four partitions of the topic `grouped`, one Index
+    // each (one file per group); the first ten of each make the table and
+    // its first commits.
     let records = |offsets: std::ops::RangeInclusive<i64>| -> Vec<Record> {
         let indexes = ["HSI", "NYA", "N225", "GDAXI"];
         offsets
             .flat_map(|o| (0..4).map(move |p| (p, o)))
             .map(|(p, o)| {
                 let value = format!(r#"{{"Index":"{}","p":{p},"o":{o},"pad":""}}"#, indexes[p]);
-                Record::new(streamlake::Position::new("t", p as i32, o), value)
+                Record::new(streamlake::Position::new("grouped", p as i32, o), value)
             })
             .collect()
     };
@@ -288,13 +290,14 @@ async fn groups_that_wait_for_a_commit_go_into_the_next_one_together() {
     let versions_before = log_entries(&lake).await.len();
 
     // Offset 20 closes each partition's group 10..=19: four commits in
-    // flight. The first to reach the log is held there until the other
-    // three have uploaded their files.
+    // flight. The first to reach the log is held there until all four
+    // groups wait for the table (a trace event each, after its files are
+    // up).
+    let mut waiting = count_events(&["grouped/", "..=19 wait for the Delta table"]);
     store.hold_log_entries();
-    let puts_before = store.puts_done();
     sink.write(records(10..=20)).await.unwrap();
     store.until_puts_held(1).await;
-    store.until_puts_done(puts_before + 4).await;
+    until_events(&mut waiting, 4, "groups waiting for the table").await;
     store.release_puts();
     sink.flush().await.unwrap();
     let durable: BTreeMap<i32, i64> = sink

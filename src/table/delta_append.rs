@@ -131,6 +131,12 @@ impl DeltaCommit {
             columns,
             files,
         });
+        tracing::trace!(
+            "{sp}: offsets {}..={} wait for the Delta table {}",
+            group.first_offset,
+            group.boundary(),
+            self.settings.table
+        );
         let mut table = self.table.lock().await;
         loop {
             match result.try_recv() {

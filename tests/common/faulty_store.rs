@@ -97,11 +97,7 @@ impl FaultyStore {
     /// Returns once at least `n` puts have returned well, or panics after
     /// a minute.
     pub async fn until_puts_done(&self, n: u64) {
-        let mut done = self.puts_done.subscribe();
-        tokio::time::timeout(Duration::from_secs(60), done.wait_for(|d| *d >= n))
-            .await
-            .unwrap_or_else(|_| panic!("{n} puts did not return within a minute"))
-            .unwrap();
+        until_count(&self.puts_done, n, "puts did not return").await;
     }
 
     /// Lets every held put (and every later one) through.
@@ -111,11 +107,7 @@ impl FaultyStore {
 
     /// Returns once at least `n` puts are held, or panics after a minute.
     pub async fn until_puts_held(&self, n: u64) {
-        let mut waiting = self.waiting.subscribe();
-        tokio::time::timeout(Duration::from_secs(60), waiting.wait_for(|w| *w >= n))
-            .await
-            .unwrap_or_else(|_| panic!("{n} puts were not held within a minute"))
-            .unwrap();
+        until_count(&self.waiting, n, "puts were not held").await;
     }
 
     /// Holds the put if `hold_puts_after` or `hold_log_entries` says so.
@@ -151,6 +143,16 @@ impl FaultyStore {
         }
         Ok(())
     }
+}
+
+/// Returns once `count` reaches `n`, or panics after a minute saying
+/// "`n` `what` within a minute".
+async fn until_count(count: &tokio::sync::watch::Sender<u64>, n: u64, what: &str) {
+    let mut seen = count.subscribe();
+    tokio::time::timeout(Duration::from_secs(60), seen.wait_for(|c| *c >= n))
+        .await
+        .unwrap_or_else(|_| panic!("{n} {what} within a minute"))
+        .unwrap();
 }
 
 impl fmt::Display for FaultyStore {

@@ -21,6 +21,7 @@ pub mod process;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod service;
+pub mod trace_events;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
