@@ -416,6 +416,94 @@ async fn a_zombie_writer_of_the_same_partition_is_found_when_the_version_is_lost
     assert_eq!(txns["streamlake/stock/a/t/0"], 29);
 }
 
+/// delta-rs brings its snapshot to every version it commits, reading the
+/// new log entry and replaying the table's whole file list. On top of its
+/// own last commit the sink writes the next entry itself: with sixteen
+/// partitions committing one group at a time, no log entry is read after
+/// the first commits (no checkpoint falls in between).
+#[tokio::test]
+async fn commits_on_top_of_the_sinks_own_read_no_log_entry() {
+    use std::sync::atomic::Ordering;
+    let (store, lake) = counted_lake();
+    let mut sink = delta_sink_one_commit_at_a_time(&lake, 10);
+    let records = numbered_records(2_400, 16);
+    // Every partition's first group: the table is read for each.
+    let (first, rest) = records.split_at(480);
+    write_and_flush(&mut sink, first.to_vec()).await;
+    let commits_before = log_entries(&lake).await.len();
+    let reads_before = store.delta_log_reads.load(Ordering::Relaxed);
+    for batch in rest.chunks(160) {
+        sink.write(batch.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    // (Reading the log here reads its entries too.)
+    let reads = store.delta_log_reads.load(Ordering::Relaxed) - reads_before;
+    let entries = log_entries(&lake).await;
+    let commits = entries.len() - commits_before;
+    assert!(
+        commits > 30 && entries.len() < 99,
+        "{commits} commits, {} versions",
+        entries.len()
+    );
+    assert_eq!(reads, 0, "log entries read for {commits} commits");
+    let records_in_log: u64 = entries.iter().map(|e| e.records).sum();
+    assert_eq!(records_in_log, 2_400);
+}
+
+/// A table with features beyond writer version 2 (here the change data
+/// feed, writer version 4) may need more in a commit than `add`s and
+/// `txn`s: every commit of the sink goes through delta-rs, which reads
+/// each new entry back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_with_writer_features_is_committed_through_delta_rs() {
+    use deltalake_core::kernel::{DataType, StructField};
+    use deltalake_core::logstore::{StorageConfig, default_logstore};
+    use deltalake_core::table::config::TableProperty;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use streamlake::object_store::path::Path as StorePath;
+    use streamlake::object_store::prefix::PrefixStore;
+    use streamlake::table::delta::deltalake_core;
+    // The table made by delta-rs where the sink will find it: its log
+    // store over the same store, as the sink's own is.
+    let (store, lake) = counted_lake();
+    let root: Arc<dyn streamlake::object_store::ObjectStore> = store.clone();
+    let prefixed = Arc::new(PrefixStore::new(root.clone(), StorePath::from("stock")));
+    let url = url::Url::parse("streamlake://lake/stock/").unwrap();
+    let log_store = default_logstore(prefixed, root, &url, &StorageConfig::default());
+    let fields = [
+        ("Index", DataType::STRING),
+        ("p", DataType::LONG),
+        ("o", DataType::LONG),
+        ("pad", DataType::STRING),
+    ];
+    deltalake_core::operations::create::CreateBuilder::new()
+        .with_log_store(log_store)
+        .with_columns(fields.map(|(name, ty)| StructField::new(name, ty, true)))
+        .with_partition_columns(["Index"])
+        .with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"))
+        .await
+        .unwrap();
+
+    let mut sink = delta_sink_one_commit_at_a_time(&lake, 10);
+    let records = numbered_records(960, 16);
+    let (first, rest) = records.split_at(160);
+    write_and_flush(&mut sink, first.to_vec()).await;
+    let commits_before = log_entries(&lake).await.len();
+    let reads_before = store.delta_log_reads.load(Ordering::Relaxed);
+    write_and_flush(&mut sink, rest.to_vec()).await;
+    let reads = store.delta_log_reads.load(Ordering::Relaxed) - reads_before;
+    let entries = log_entries(&lake).await;
+    let commits = entries.len() - commits_before;
+    assert!(commits >= 16, "{commits} commits");
+    assert!(
+        reads >= commits as u64,
+        "{reads} log entries read for {commits} commits"
+    );
+    let records_in_log: u64 = entries.iter().map(|e| e.records).sum();
+    assert_eq!(records_in_log, 960);
+}
+
 /// One entry of a table's `_delta_log`, read here: the records its `add`
 /// actions count and its `txn` versions by app id.
 struct LogEntry {

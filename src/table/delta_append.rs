@@ -161,7 +161,7 @@ impl DeltaCommit {
     /// read again and the commit goes through delta-rs.
     async fn commit_appends(&self, table: &mut Option<DeltaTable>, appends: Vec<(Append, Reply)>) {
         let mut appends = appends;
-        let mut on_top = self.ahead().filter(|_| self.options.log_store.is_none());
+        let mut on_top = self.ahead().filter(|_| self.writes_log_entries(table));
         loop {
             if on_top.is_none() {
                 if let Err(e) = self.refresh(table).await {
@@ -186,6 +186,19 @@ impl DeltaCommit {
                 Err(e) => return fail_all(appends, &e),
             }
         }
+    }
+
+    /// Whether the sink may write its log entries itself on this table:
+    /// through the default log store (a user's goes through delta-rs), on
+    /// a table without table features (writer version 2, as the sink
+    /// creates them: an append needs nothing but `add`s and `txn`s there;
+    /// features such as in-commit timestamps add to every commit).
+    fn writes_log_entries(&self, table: &Option<DeltaTable>) -> bool {
+        let plain = |t: &DeltaTable| {
+            self.snapshot(t)
+                .is_ok_and(|s| s.protocol().min_writer_version() <= 2)
+        };
+        self.options.log_store.is_none() && table.as_ref().is_some_and(plain)
     }
 
     /// `appends` less those whose first offset the table already holds
