@@ -23,6 +23,8 @@ mod delta_append;
 #[cfg(feature = "delta")]
 mod delta_commit;
 #[cfg(feature = "delta")]
+mod delta_engine;
+#[cfg(feature = "delta")]
 mod delta_log;
 #[cfg(feature = "delta")]
 mod delta_log_entry;

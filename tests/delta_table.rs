@@ -504,6 +504,42 @@ async fn a_table_with_writer_features_is_committed_through_delta_rs() {
     assert_eq!(records_in_log, 960);
 }
 
+/// delta-kernel's default engine reads up to 1,000 log files at once,
+/// each through a decoder sized for 1,000 rows, and the allocator keeps
+/// what they free: 5M records into 256 partitions peaked at 462 MiB. The
+/// sink's log store has it read eight at a time (374 MiB). A new sink
+/// reads the whole log of a table of 90 versions when it opens it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_is_read_eight_entries_at_a_time() {
+    use common::faulty_store::{Faults, FaultyStore};
+    use std::sync::atomic::Ordering;
+    use streamlake::object_store::memory::InMemory;
+    // Every request takes a moment, so that reads started together overlap.
+    let faults = Faults {
+        delay: std::time::Duration::from_millis(2),
+        ..Faults::default()
+    };
+    let store = std::sync::Arc::new(FaultyStore::new(
+        std::sync::Arc::new(InMemory::new()),
+        faults,
+        1,
+    ));
+    let lake = Lake::new(store.clone(), Default::default(), "memory://");
+    // One partition, a group per 28 records or so: about 90 versions.
+    let records = numbered_records(2_600, 1);
+    write_delta(&lake, &records[..2_500], 10, 500).await;
+    let versions = log_entries(&lake).await.len();
+    assert!((60..99).contains(&versions), "{versions} versions");
+
+    store.most_log_reads_at_once.store(0, Ordering::SeqCst);
+    let reads_before = store.delta_log_reads.load(Ordering::SeqCst);
+    write_delta(&lake, &records[2_500..], 10, 100).await;
+    let reads = store.delta_log_reads.load(Ordering::SeqCst) - reads_before;
+    let most = store.most_log_reads_at_once.load(Ordering::SeqCst);
+    assert!(reads as usize >= versions, "{reads} log entries read");
+    assert!(most <= 8, "{most} log entries read at once");
+}
+
 /// One entry of a table's `_delta_log`, read here: the records its `add`
 /// actions count and its `txn` versions by app id.
 struct LogEntry {

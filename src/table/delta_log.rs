@@ -44,12 +44,8 @@ pub(super) fn log_store(lake: &Lake, table: &str) -> Result<LogStoreRef> {
         let root: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
         let prefix = Path::from_absolute_path(dir.join(table)).map_err(|e| bad(e.to_string()))?;
         let prefixed = Arc::new(PrefixStore::new(root.clone(), prefix));
-        return Ok(default_logstore(
-            prefixed,
-            root,
-            &url,
-            &StorageConfig::default(),
-        ));
+        let default = default_logstore(prefixed, root, &url, &StorageConfig::default());
+        return Ok(super::delta_engine::bounded(default));
     }
     let prefix = lake.key(table.split('/'));
     let root = lake.store().clone();
@@ -58,12 +54,8 @@ pub(super) fn log_store(lake: &Lake, table: &str) -> Result<LogStoreRef> {
     // reads `{url path}/_delta_log/...` from `root`.
     let url =
         Url::parse(&format!("streamlake://lake/{prefix}/")).map_err(|e| bad(e.to_string()))?;
-    Ok(default_logstore(
-        prefixed,
-        root,
-        &url,
-        &StorageConfig::default(),
-    ))
+    let default = default_logstore(prefixed, root, &url, &StorageConfig::default());
+    Ok(super::delta_engine::bounded(default))
 }
 
 /// The table at `log_store`, loaded; `None` when it has no log yet.

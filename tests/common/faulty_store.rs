@@ -43,6 +43,9 @@ pub struct FaultyStore {
     pub failed: AtomicU64,
     /// Reads of Delta log entries (`_delta_log/*.json`).
     pub delta_log_reads: AtomicU64,
+    /// Reads of Delta log entries under way now, and the most at once.
+    log_reads_now: AtomicU64,
+    pub most_log_reads_at_once: AtomicU64,
     /// Listings of a whole `_delta_log` (from its first entry, not from
     /// an offset).
     pub delta_log_lists: AtomicU64,
@@ -66,6 +69,8 @@ impl FaultyStore {
             rng: Mutex::new(Rng(seed | 1)),
             failed: AtomicU64::new(0),
             delta_log_reads: AtomicU64::new(0),
+            log_reads_now: AtomicU64::new(0),
+            most_log_reads_at_once: AtomicU64::new(0),
             delta_log_lists: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             hold_after: AtomicU64::new(u64::MAX),
@@ -203,8 +208,20 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.before("get", location).await?;
-        self.inner.get_opts(location, options).await
+        let key = location.as_ref();
+        let log_entry = key.contains("_delta_log/") && key.ends_with(".json");
+        if log_entry {
+            let now = self.log_reads_now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_log_reads_at_once.fetch_max(now, Ordering::SeqCst);
+        }
+        let got = match self.before("get", location).await {
+            Ok(()) => self.inner.get_opts(location, options).await,
+            Err(e) => Err(e),
+        };
+        if log_entry {
+            self.log_reads_now.fetch_sub(1, Ordering::SeqCst);
+        }
+        got
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
