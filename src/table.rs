@@ -25,11 +25,15 @@ mod delta_commit;
 #[cfg(feature = "delta")]
 mod delta_engine;
 #[cfg(feature = "delta")]
+mod delta_files;
+#[cfg(feature = "delta")]
 mod delta_log;
 #[cfg(feature = "delta")]
 mod delta_log_entry;
 #[cfg(feature = "delta")]
 mod delta_maintenance;
+#[cfg(feature = "delta")]
+mod delta_queue;
 #[cfg(feature = "delta")]
 mod delta_schema;
 #[cfg(feature = "delta")]

@@ -8,9 +8,11 @@
 //! that wait, in one log entry. A commit holds at most one group per source
 //! partition (a later group of the same partition waits for the next), so
 //! each partition's groups still become durable in offset order; a commit
-//! is atomic, so all of its groups are in the table or none is.
+//! is atomic, so all of its groups are in the table or none is. The queue
+//! is [`delta_queue`](super::delta_queue); a commit on top of the sink's
+//! own last one is written as in [`delta_log_entry`](super::delta_log_entry),
+//! any other through delta-rs.
 
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use deltalake_core::DeltaTable;
@@ -19,97 +21,17 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::table::config::TablePropertiesExt as _;
 use deltalake_core::table::state::DeltaTableState;
-use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
 use super::delta::app_id;
 use super::delta_commit::DeltaCommit;
 use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
+use super::delta_queue::{Append, Reply, copy_of, union_of};
 use super::delta_schema;
 use crate::error::{Error, Result};
 use crate::record::SourcePartition;
 use crate::schema::Column;
 use crate::store::Group;
-
-/// One closed group's part of a commit.
-pub(super) struct Append {
-    pub(super) sp: SourcePartition,
-    /// The group's first source offset: the table must not hold it yet.
-    pub(super) first_offset: i64,
-    /// The group's last source offset: its `txn` version.
-    pub(super) last_offset: i64,
-    /// The columns the group's files were written with.
-    pub(super) columns: Vec<Column>,
-    pub(super) files: Vec<DataFile>,
-}
-
-/// Where the table version that holds an append (or why none does) goes.
-pub(super) type Reply = oneshot::Sender<Result<u64>>;
-
-/// The appends waiting for the table, in the order they arrived.
-#[derive(Default)]
-pub(super) struct Waiting {
-    appends: Mutex<Vec<(Append, Reply)>>,
-}
-
-impl Waiting {
-    /// Queues `append`; its result arrives on the receiver once a commit
-    /// took it.
-    pub(super) fn push(&self, append: Append) -> oneshot::Receiver<Result<u64>> {
-        let (reply, result) = oneshot::channel();
-        self.list().push((append, reply));
-        result
-    }
-
-    /// The waiting appends for one commit: all of them, except that of a
-    /// source partition only the first (the others stay, in order).
-    pub(super) fn take(&self) -> Vec<(Append, Reply)> {
-        let mut list = self.list();
-        let mut taken: Vec<(Append, Reply)> = Vec::with_capacity(list.len());
-        let mut left = Vec::new();
-        for waiting in list.drain(..) {
-            match taken.iter().any(|(a, _)| a.sp == waiting.0.sp) {
-                true => left.push(waiting),
-                false => taken.push(waiting),
-            }
-        }
-        *list = left;
-        taken
-    }
-
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(Append, Reply)>> {
-        self.appends.lock().expect("waiting appends poisoned")
-    }
-}
-
-/// `columns` with each name once, at its first place and with its first
-/// type.
-pub(super) fn union_of<'a>(columns: impl IntoIterator<Item = &'a Column>) -> Vec<Column> {
-    let mut union: Vec<Column> = Vec::new();
-    for column in columns {
-        if !union.iter().any(|c| c.name == column.name) {
-            union.push(column.clone());
-        }
-    }
-    union
-}
-
-/// `error`, once per group of a commit that failed as a whole: each group's
-/// commit returns its own copy (delta-rs's errors are not `Clone`; the
-/// copy keeps the message).
-pub(super) fn copy_of(error: &Error) -> Error {
-    let (context, source) = match error {
-        Error::Table { context, source } => (context.clone(), source.to_string()),
-        other => (
-            "committing to the Delta table".to_string(),
-            other.to_string(),
-        ),
-    };
-    Error::Table {
-        context,
-        source: Box::new(deltalake_core::DeltaTableError::Generic(source)),
-    }
-}
 
 impl DeltaCommit {
     /// Adds the group's `files` to the table with the `txn` of `sp` at the
@@ -354,70 +276,4 @@ fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::schema::ColumnType;
-
-    fn append(partition: i32, first_offset: i64, columns: &[(&str, ColumnType)]) -> Append {
-        Append {
-            sp: SourcePartition::new("t", partition),
-            first_offset,
-            last_offset: first_offset + 9,
-            columns: columns.iter().map(|(n, t)| Column::new(*n, *t)).collect(),
-            files: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_commit_takes_one_append_per_source_partition_in_arrival_order() {
-        let waiting = Waiting::default();
-        let _a = waiting.push(append(0, 0, &[]));
-        let _b = waiting.push(append(1, 0, &[]));
-        let _c = waiting.push(append(0, 10, &[]));
-        let _d = waiting.push(append(2, 0, &[]));
-        let first: Vec<(i32, i64)> = waiting
-            .take()
-            .iter()
-            .map(|(a, _)| (a.sp.partition, a.first_offset))
-            .collect();
-        assert_eq!(first, [(0, 0), (1, 0), (2, 0)]);
-        let second: Vec<(i32, i64)> = waiting
-            .take()
-            .iter()
-            .map(|(a, _)| (a.sp.partition, a.first_offset))
-            .collect();
-        assert_eq!(second, [(0, 10)]);
-        assert!(waiting.take().is_empty());
-    }
-
-    #[test]
-    fn a_union_of_columns_names_each_once_with_its_first_type() {
-        let a = append(
-            0,
-            0,
-            &[("Index", ColumnType::String), ("x", ColumnType::Bigint)],
-        );
-        let b = append(
-            1,
-            0,
-            &[("Index", ColumnType::String), ("x", ColumnType::Double)],
-        );
-        let c = append(2, 0, &[("y", ColumnType::Boolean)]);
-        let all = union_of([&a, &b, &c].into_iter().flat_map(|a| &a.columns));
-        let names: Vec<(&str, ColumnType)> = all
-            .iter()
-            .map(|c| (c.name.as_str(), c.column_type))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("Index", ColumnType::String),
-                ("x", ColumnType::Bigint),
-                ("y", ColumnType::Boolean)
-            ]
-        );
-    }
 }
