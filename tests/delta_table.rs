@@ -540,6 +540,79 @@ async fn the_log_is_read_eight_entries_at_a_time() {
     assert!(most <= 8, "{most} log entries read at once");
 }
 
+/// A checkpoint is written after its version is committed: when writing
+/// it fails, the commit stands (the next interval writes one), as
+/// delta-rs's own post-commit checkpoint would leave it, instead of failing
+/// every group of a commit that is in the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_checkpoint_does_not_fail_the_commit_before_it() {
+    let (store, lake) = counted_lake();
+    store.fail_checkpoint_writes();
+    // One partition, a group per 28 records or so: about 110 versions.
+    let records = numbered_records(3_100, 1);
+    let mut sink = delta_sink(&lake, 10);
+    for batch in records.chunks(100) {
+        sink.write(batch.to_vec()).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    let durable = sink.take_durable();
+    assert_eq!(durable.last().map(|p| p.offset), Some(3_099));
+    let log = common::objects(&lake, "stock/_delta_log").await;
+    assert!(
+        !log.keys().any(|k| k.ends_with(".checkpoint.parquet")),
+        "a checkpoint was written"
+    );
+    let entries = log_entries(&lake).await;
+    assert!(entries.len() > 100, "{} versions", entries.len());
+    let records_in_log: u64 = entries.iter().map(|e| e.records).sum();
+    assert_eq!(records_in_log, 3_100);
+    assert!(store.failed.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+/// A sink that found no table creates it with its first commit; another
+/// writer may create it first and commit offsets of the same partition
+/// (a zombie of the same group). The table's `txn`s are checked after the
+/// creation, so the sink's commit is refused instead of adding the same
+/// records again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_created_by_another_writer_first_is_checked_before_the_commit() {
+    use common::faulty_store::{Faults, FaultyStore};
+    use std::sync::Arc;
+    use streamlake::object_store::memory::InMemory;
+    let shared = Arc::new(InMemory::new());
+    let held = Arc::new(FaultyStore::new(shared.clone(), Faults::default(), 1));
+    let inferred = |lake: Lake| {
+        LakeSink::builder(lake)
+            .table("stock")
+            .partition_by("Index={Index}")
+            .table_format(TableFormat::Delta(DeltaOptions::inferred().writer("a")))
+            .build()
+            .unwrap()
+    };
+    // The sink's creation of the table waits at its first log entry.
+    held.hold_log_entries();
+    let mut sink = inferred(Lake::new(held.clone(), Default::default(), "memory://"));
+    let first = tokio::spawn(async move {
+        sink.write(partition_records(0, 0..=9)).await.unwrap();
+        sink.flush().await
+    });
+    held.until_puts_held(1).await;
+    // Meanwhile the zombie creates the table and commits the same offsets.
+    let zombie_lake = Lake::new(shared.clone(), Default::default(), "memory://");
+    let mut zombie = inferred(zombie_lake.clone());
+    write_and_flush(&mut zombie, partition_records(0, 0..=9)).await;
+    held.release_puts();
+
+    let err = first.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, streamlake::Error::Conflict { .. }) && err.to_string().contains("owns t/0"),
+        "{err}"
+    );
+    let entries = log_entries(&zombie_lake).await;
+    let records_in_log: u64 = entries.iter().map(|e| e.records).sum();
+    assert_eq!(records_in_log, 10, "records in the log");
+}
+
 /// One entry of a table's `_delta_log`, read here: the records its `add`
 /// actions count and its `txn` versions by app id.
 struct LogEntry {

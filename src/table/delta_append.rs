@@ -86,7 +86,11 @@ impl DeltaCommit {
         let mut on_top = self.ahead().filter(|_| self.writes_log_entries(table));
         loop {
             if on_top.is_none() {
-                if let Err(e) = self.refresh(table).await {
+                let read = match self.refresh(table).await {
+                    Ok(()) => self.create_if_missing(table, &appends).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = read {
                     return fail_all(appends, &e);
                 }
             }
@@ -108,6 +112,23 @@ impl DeltaCommit {
                 Err(e) => return fail_all(appends, &e),
             }
         }
+    }
+
+    /// Creates the table when there is none (no declared columns: the
+    /// first groups' fields make it), before their `txn`s are checked:
+    /// another writer may have created it first, with offsets of theirs.
+    async fn create_if_missing(
+        &self,
+        table: &mut Option<DeltaTable>,
+        appends: &[(Append, Reply)],
+    ) -> Result<()> {
+        if table.is_none() {
+            let name = &self.settings.table;
+            let columns = union_of(appends.iter().flat_map(|(a, _)| &a.columns));
+            let partitions = &self.partition_columns;
+            *table = Some(delta_log::create(&self.log_store, name, &columns, partitions).await?);
+        }
+        Ok(())
     }
 
     /// Whether the sink may write its log entries itself on this table:
@@ -179,12 +200,9 @@ impl DeltaCommit {
         let name = &self.settings.table;
         let now = now_millis();
         let columns = union_of(appends.clone().flat_map(|a| &a.columns));
-        if table.is_none() {
-            // No declared columns: the first group's fields make the table.
-            let partitions = &self.partition_columns;
-            *table = Some(delta_log::create(&self.log_store, name, &columns, partitions).await?);
-        }
-        let table = table.as_mut().expect("created above");
+        let Some(table) = table.as_mut() else {
+            unreachable!("the table is read or created before a commit");
+        };
         let new_columns = self.evolve(table, &columns)?;
         let before = delta_schema::columns_of(&self.snapshot(table)?.schema(), name)?;
         // What groups written while this commit runs are encoded with.

@@ -72,10 +72,15 @@ impl DeltaCommit {
         self.set_ahead(Some(version));
         self.txns().committed(Some(parent), version, txns);
         if self.checkpoints_at(table, version) {
-            self.checkpoint(table).await?;
-            if table.version() == Some(version) {
-                // Still the sink's own: the next commit goes on top of it.
-                self.set_ahead(Some(version));
+            // The commit stands whatever its checkpoint does (a failed
+            // one is the next interval's to write, as with delta-rs).
+            match self.checkpoint(table).await {
+                Ok(()) if table.version() == Some(version) => {
+                    // Still the sink's own: the next commit goes on top of it.
+                    self.set_ahead(Some(version));
+                }
+                Ok(()) => {}
+                Err(e) => tracing::warn!("{name}: version {version} is committed: {e}"),
             }
         }
         Ok(Some(version))

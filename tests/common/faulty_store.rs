@@ -55,6 +55,8 @@ pub struct FaultyStore {
     hold_after: AtomicU64,
     /// Whether puts of Delta log entries wait for `release_puts`.
     hold_log_entries: std::sync::atomic::AtomicBool,
+    /// Whether puts of Delta checkpoints fail.
+    fail_checkpoints: std::sync::atomic::AtomicBool,
     /// Puts that have returned well.
     puts_done: tokio::sync::watch::Sender<u64>,
     released: tokio::sync::watch::Sender<bool>,
@@ -75,6 +77,7 @@ impl FaultyStore {
             puts: AtomicU64::new(0),
             hold_after: AtomicU64::new(u64::MAX),
             hold_log_entries: Default::default(),
+            fail_checkpoints: Default::default(),
             puts_done: tokio::sync::watch::Sender::new(0),
             released: tokio::sync::watch::Sender::new(false),
             waiting: tokio::sync::watch::Sender::new(0),
@@ -92,6 +95,12 @@ impl FaultyStore {
     /// commits) wait until [`release_puts`](Self::release_puts).
     pub fn hold_log_entries(&self) {
         self.hold_log_entries.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, puts of Delta checkpoints (`*.checkpoint.parquet`)
+    /// fail with a generic error.
+    pub fn fail_checkpoint_writes(&self) {
+        self.fail_checkpoints.store(true, Ordering::SeqCst);
     }
 
     /// Puts that have returned well so far.
@@ -181,6 +190,14 @@ impl ObjectStore for FaultyStore {
         mut opts: PutOptions,
     ) -> Result<PutResult> {
         self.before("put", location).await?;
+        let checkpoint = location.as_ref().ends_with(".checkpoint.parquet");
+        if checkpoint && self.fail_checkpoints.load(Ordering::SeqCst) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(streamlake::object_store::Error::Generic {
+                store: "faulty",
+                source: format!("injected failure of checkpoint {location}").into(),
+            });
+        }
         self.gate(location).await;
         if matches!(opts.mode, PutMode::Create) {
             if self.faults.refuse_create {
