@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Action;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::table::config::TablePropertiesExt as _;
 use deltalake_core::table::state::DeltaTableState;
 use tokio::sync::oneshot::error::TryRecvError;
@@ -26,6 +25,7 @@ use tokio::sync::oneshot::error::TryRecvError;
 use super::delta::app_id;
 use super::delta_commit::DeltaCommit;
 use super::delta_log::{self, DataFile, add_action, table_error, txn_action};
+use super::delta_log_entry::is_checkpoint_version;
 use super::delta_queue::{Append, Reply, copy_of, union_of};
 use super::delta_schema;
 use crate::error::{Error, Result};
@@ -94,12 +94,15 @@ impl DeltaCommit {
                     return fail_all(appends, &e);
                 }
             }
-            appends = self.refuse_owned_elsewhere(table, appends).await;
+            let Some(loaded) = table.as_mut() else {
+                unreachable!("the table is read or created before a commit");
+            };
+            appends = self.refuse_owned_elsewhere(loaded, appends).await;
             if appends.is_empty() {
                 return;
             }
             let all = appends.iter().map(|(a, _)| a);
-            match self.commit_to_log(table, all, on_top).await {
+            match self.commit_to_log(loaded, all, on_top).await {
                 Ok(Some(version)) => {
                     for (_, reply) in appends {
                         let _ = reply.send(Ok(version));
@@ -148,12 +151,9 @@ impl DeltaCommit {
     /// (another writer owns their source partition), which are told so.
     async fn refuse_owned_elsewhere(
         &self,
-        table: &Option<DeltaTable>,
+        table: &DeltaTable,
         appends: Vec<(Append, Reply)>,
     ) -> Vec<(Append, Reply)> {
-        let Some(table) = table else {
-            return appends;
-        };
         let mut left = Vec::with_capacity(appends.len());
         for (append, reply) in appends {
             match self.owned_elsewhere(table, &append).await {
@@ -193,16 +193,13 @@ impl DeltaCommit {
     /// wrote the version after `on_top` first, or it adds columns.
     async fn commit_to_log<'a>(
         &self,
-        table: &mut Option<DeltaTable>,
+        table: &mut DeltaTable,
         appends: impl Iterator<Item = &'a Append> + Clone,
         on_top: Option<u64>,
     ) -> Result<Option<u64>> {
         let name = &self.settings.table;
         let now = now_millis();
         let columns = union_of(appends.clone().flat_map(|a| &a.columns));
-        let Some(table) = table.as_mut() else {
-            unreachable!("the table is read or created before a commit");
-        };
         let new_columns = self.evolve(table, &columns)?;
         let before = delta_schema::columns_of(&self.snapshot(table)?.schema(), name)?;
         // What groups written while this commit runs are encoded with.
@@ -240,11 +237,7 @@ impl DeltaCommit {
         let name = &self.settings.table;
         let snapshot = self.snapshot(table)?;
         let parent = table.version();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(self.partition_columns.clone()),
-            predicate: None,
-        };
+        let operation = self.append_operation();
         let properties = CommitProperties::default()
             .with_cleanup_expired_logs(Some(cleans_up_log(snapshot, parent)));
         let committed = CommitBuilder::from(properties)
@@ -283,11 +276,8 @@ fn fail_all(appends: Vec<(Append, Reply)>, error: &Error) {
 /// that a concurrent writer pushes past `parent + 1` may miss its
 /// checkpoint's clean-up; the next checkpoint's does it.
 fn cleans_up_log(snapshot: &DeltaTableState, parent: Option<u64>) -> bool {
-    let config = snapshot.table_config();
     let version = parent.map_or(0, |v| v + 1);
-    // delta-rs checkpoints the version whose successor is a multiple of
-    // the interval.
-    config.enable_expired_log_cleanup() && (version + 1) % config.checkpoint_interval().get() == 0
+    snapshot.table_config().enable_expired_log_cleanup() && is_checkpoint_version(snapshot, version)
 }
 
 fn now_millis() -> i64 {

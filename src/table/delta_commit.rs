@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::{Action, MetadataExt as _, StructType};
 use deltalake_core::logstore::LogStoreRef;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::table::state::DeltaTableState;
 use tokio::sync::Mutex;
 
@@ -150,6 +151,16 @@ impl DeltaCommit {
     /// commit, or the version `table` was read at.
     fn log_version(&self, table: &DeltaTable) -> Option<u64> {
         self.ahead().or(table.version())
+    }
+
+    /// What every commit of the sink is to delta-rs: an append,
+    /// partitioned by the template's fields.
+    pub(super) fn append_operation(&self) -> DeltaOperation {
+        DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        }
     }
 
     /// The state of `table` as last loaded.

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use delta_kernel::{Engine, Version};
 use delta_kernel_default_engine::DefaultEngineBuilder;
+use delta_kernel_default_engine::executor::TaskExecutor;
 use delta_kernel_default_engine::executor::tokio::{
     TokioBackgroundExecutor, TokioMultiThreadExecutor,
 };
@@ -21,6 +22,7 @@ use deltalake_core::DeltaResult;
 use deltalake_core::kernel::transaction::TransactionError;
 use deltalake_core::logstore::{CommitOrBytes, LogStore, LogStoreConfig, LogStoreRef};
 use object_store::ObjectStore;
+use tokio::runtime::RuntimeFlavor;
 use uuid::Uuid;
 
 /// Log files delta-kernel reads at once for the sink.
@@ -30,6 +32,13 @@ const LOG_FILES_AT_ONCE: NonZero<usize> = NonZero::new(8).expect("not zero");
 /// a time.
 pub(super) fn bounded(inner: LogStoreRef) -> LogStoreRef {
     Arc::new(BoundedReads { inner })
+}
+
+/// delta-kernel's default engine over `store`, its tasks on `executor`,
+/// reading [`LOG_FILES_AT_ONCE`] log files at a time.
+fn engine<E: TaskExecutor>(store: Arc<dyn ObjectStore>, executor: E) -> Arc<dyn Engine> {
+    let builder = DefaultEngineBuilder::new(store).with_task_executor(Arc::new(executor));
+    Arc::new(builder.with_buffer_size(LOG_FILES_AT_ONCE).build())
 }
 
 #[derive(Debug)]
@@ -88,21 +97,11 @@ impl LogStore for BoundedReads {
     /// delta-rs's engine for the runtime at hand (as its own log stores
     /// build it), reading [`LOG_FILES_AT_ONCE`] log files at a time.
     fn engine(&self, operation_id: Option<Uuid>) -> Arc<dyn Engine> {
-        let builder = DefaultEngineBuilder::new(self.root_object_store(operation_id));
+        let store = self.root_object_store(operation_id);
         let handle = tokio::runtime::Handle::current();
         match handle.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::CurrentThread => Arc::new(
-                builder
-                    .with_task_executor(Arc::new(TokioBackgroundExecutor::new()))
-                    .with_buffer_size(LOG_FILES_AT_ONCE)
-                    .build(),
-            ),
-            _ => Arc::new(
-                builder
-                    .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(handle)))
-                    .with_buffer_size(LOG_FILES_AT_ONCE)
-                    .build(),
-            ),
+            RuntimeFlavor::CurrentThread => engine(store, TokioBackgroundExecutor::new()),
+            _ => engine(store, TokioMultiThreadExecutor::new(handle)),
         }
     }
 

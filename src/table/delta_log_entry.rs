@@ -25,8 +25,8 @@ use deltalake_core::checkpoints::{cleanup_metadata, create_checkpoint};
 use deltalake_core::kernel::Action;
 use deltalake_core::kernel::transaction::{CommitData, TransactionError};
 use deltalake_core::logstore::CommitOrBytes;
-use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::table::config::TablePropertiesExt as _;
+use deltalake_core::table::state::DeltaTableState;
 
 use super::delta_commit::DeltaCommit;
 use super::delta_log::table_error;
@@ -45,12 +45,7 @@ impl DeltaCommit {
     ) -> Result<Option<u64>> {
         let name = &self.settings.table;
         let version = parent + 1;
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(self.partition_columns.clone()),
-            predicate: None,
-        };
-        let entry = CommitData::new(actions, operation, HashMap::new(), Vec::new())
+        let entry = CommitData::new(actions, self.append_operation(), HashMap::new(), Vec::new())
             .get_bytes()
             .map_err(|e| table_error(format!("{name}: log entry {version}"), e.into()))?;
         let written = self
@@ -71,7 +66,10 @@ impl DeltaCommit {
         }
         self.set_ahead(Some(version));
         self.txns().committed(Some(parent), version, txns);
-        if self.checkpoints_at(table, version) {
+        let checkpoints = self
+            .snapshot(table)
+            .is_ok_and(|s| is_checkpoint_version(s, version));
+        if checkpoints {
             // The commit stands whatever its checkpoint does (a failed
             // one is the next interval's to write, as with delta-rs).
             match self.checkpoint(table).await {
@@ -84,15 +82,6 @@ impl DeltaCommit {
             }
         }
         Ok(Some(version))
-    }
-
-    /// Whether Delta checkpoints `version` (delta-rs checkpoints the
-    /// version whose successor is a multiple of the interval).
-    fn checkpoints_at(&self, table: &DeltaTable, version: u64) -> bool {
-        let interval = table
-            .snapshot()
-            .map_or(100, |s| s.table_config().checkpoint_interval().get());
-        (version + 1) % interval == 0
     }
 
     /// Reads the table to its latest version, checkpoints it, and cleans up
@@ -114,4 +103,11 @@ impl DeltaCommit {
         }
         Ok(())
     }
+}
+
+/// Whether Delta checkpoints `version` of the table `snapshot` is of:
+/// delta-rs checkpoints the version whose successor is a multiple of the
+/// table's `delta.checkpointInterval`.
+pub(super) fn is_checkpoint_version(snapshot: &DeltaTableState, version: u64) -> bool {
+    (version + 1) % snapshot.table_config().checkpoint_interval().get() == 0
 }
