@@ -299,7 +299,10 @@ async fn groups_that_wait_for_a_commit_go_into_the_next_one_together() {
     store.until_puts_held(1).await;
     until_events(&mut waiting, 4, "groups waiting for the table").await;
     store.release_puts();
-    sink.flush().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), sink.flush())
+        .await
+        .expect("the commits released did not end within a minute")
+        .unwrap();
     let durable: BTreeMap<i32, i64> = sink
         .take_durable()
         .into_iter()
@@ -603,7 +606,11 @@ async fn a_table_created_by_another_writer_first_is_checked_before_the_commit() 
     write_and_flush(&mut zombie, partition_records(0, 0..=9)).await;
     held.release_puts();
 
-    let err = first.await.unwrap().unwrap_err();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(60), first)
+        .await
+        .expect("the sink's commit did not end within a minute of its release")
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(err, streamlake::Error::Conflict { .. }) && err.to_string().contains("owns t/0"),
         "{err}"
