@@ -42,6 +42,14 @@
 //! peak RSS the highest of the rounds. Each round's runs are printed to
 //! stderr as they end. The lakes of all rounds stay on disk until the run
 //! ends (about 175 MB per local path and round at 1M records).
+//!
+//! Local lakes (and the CSV file) go into a temporary directory under
+//! `E2E_LAKE_DIR` (default: the system's temporary directory). Before each
+//! round the bench times creating 200 small files there and prints the
+//! cost per file: on a filesystem where creating a file is slow (ext4
+//! without a journal skips every inode deleted in the last minutes, one
+//! lookup each, so a run right after a build or another run pays for
+//! their deletions) the local paths pay it for every object and marker.
 
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
@@ -89,12 +97,19 @@ struct Round {
 /// over the rounds. The rounds' lakes stay until the end of the run
 /// (deleting thousands of files between rounds changes what the next
 /// round's file creations cost).
-fn in_rounds(dir: &Path, mut round: impl FnMut(&Round) -> Vec<Row>) -> Vec<Row> {
+fn in_rounds(
+    dir: &Path,
+    creation_costs: &mut Vec<f64>,
+    mut round: impl FnMut(&Round) -> Vec<Row>,
+) -> Vec<Row> {
     let rounds: Vec<Vec<Row>> = (0..count("E2E_ROUNDS", 3).max(1))
         .map(|r| {
             let name = format!("r{r}");
             let round_dir = dir.join(&name);
             std::fs::create_dir_all(&round_dir).unwrap();
+            let cost = file_creation_micros(&round_dir);
+            eprintln!("round {r}: creating a file in the lake directory: {cost:.0} µs");
+            creation_costs.push(cost);
             let rows = round(&Round {
                 name,
                 dir: round_dir,
@@ -110,6 +125,34 @@ fn in_rounds(dir: &Path, mut round: impl FnMut(&Round) -> Vec<Row>) -> Vec<Row> 
         })
         .collect();
     summarize(rounds)
+}
+
+/// Microseconds to create (and write 100 bytes to) one file under `dir`,
+/// timed over 200 files in a new directory there; the files stay until
+/// the run ends, like the lakes.
+fn file_creation_micros(dir: &Path) -> f64 {
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!("file-creation-probe-{n}"));
+    let started = Instant::now();
+    std::fs::create_dir(&probe).unwrap();
+    for i in 0..200 {
+        std::fs::write(probe.join(format!("{i}.jsonl")), [b'x'; 100]).unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / 200.0
+}
+
+/// The file creation costs measured before the rounds, under the table.
+fn print_creation_costs(dir: &Path, mut costs: Vec<f64>) {
+    costs.sort_by(f64::total_cmp);
+    if let (Some(low), Some(high)) = (costs.first(), costs.last()) {
+        println!();
+        println!(
+            "Creating a file in the lake directory ({}) took {low:.0}–{high:.0} µs \
+             before the rounds (every local object and marker pays it).",
+            dir.parent().unwrap_or(dir).display()
+        );
+    }
 }
 
 fn count(var: &str, default: u64) -> u64 {
@@ -145,7 +188,11 @@ fn main() {
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let examples = build_examples();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("E2E_LAKE_DIR") {
+        Some(base) => tempfile::tempdir_in(base).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let mut creation_costs = Vec::new();
     let s3 = s3::S3Server::start();
     s3.bucket("lake");
     let mut rows = Vec::new();
@@ -157,7 +204,7 @@ fn main() {
         runtime.block_on(fill(mock.config(), n));
         assert_mock_kept(&mock.config(), n);
         let brokers = mock.config().brokers().to_string();
-        rows.extend(in_rounds(dir.path(), |round| {
+        rows.extend(in_rounds(dir.path(), &mut creation_costs, |round| {
             kafka_paths("mock", &brokers, n, &examples, round, &s3)
         }));
     }
@@ -169,7 +216,7 @@ fn main() {
             tansu.topic("stock", 3).await;
             fill(tansu.config(), n).await;
         });
-        rows.extend(in_rounds(dir.path(), |round| {
+        rows.extend(in_rounds(dir.path(), &mut creation_costs, |round| {
             kafka_paths("tansu", &tansu.brokers(), n, &examples, round, &s3)
         }));
     }
@@ -178,11 +225,12 @@ fn main() {
     if n > 0 {
         let csv = dir.path().join("stock.csv");
         write_csv(&csv, n);
-        rows.extend(in_rounds(dir.path(), |round| {
+        rows.extend(in_rounds(dir.path(), &mut creation_costs, |round| {
             bulk_paths(n, &csv, &examples, &round.dir)
         }));
     }
     print_table(&rows);
+    print_creation_costs(dir.path(), creation_costs);
 }
 
 /// The bare loop, as a child: consume `topic` to the end of every
