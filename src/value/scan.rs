@@ -48,11 +48,15 @@ fn walk_fields<'a>(
     }
     loop {
         let (key, after_key) = plain_string(value, at)?;
-        at = skip_space(value, after_key);
-        if value.get(at) != Some(&b':') {
-            return None;
-        }
-        let start = skip_space(value, at + 1);
+        // Compact JSON (what records nearly always are) has the colon, the
+        // value, the comma and the next key right after each other: each
+        // is tested for where it should be, whitespace skipped only when
+        // it is not there.
+        let colon = expect(value, after_key, b':')?;
+        let start = match value.get(colon + 1) {
+            Some(c) if *c > b' ' => colon + 1,
+            _ => skip_space(value, colon + 1),
+        };
         let end = end_of(value, start)?;
         if end == start {
             return None;
@@ -60,13 +64,32 @@ fn walk_fields<'a>(
         if field(key, &value[start..end]).is_break() {
             return Some(());
         }
-        at = skip_space(value, end);
-        match value.get(at) {
-            Some(b',') => at = skip_space(value, at + 1),
-            Some(b'}') => return nothing_after(value, at + 1),
-            _ => return None,
-        }
+        let comma = match value.get(end) {
+            Some(b',') => end,
+            Some(b'}') => return nothing_after(value, end + 1),
+            _ => {
+                let after = skip_space(value, end);
+                match value.get(after) {
+                    Some(b',') => after,
+                    Some(b'}') => return nothing_after(value, after + 1),
+                    _ => return None,
+                }
+            }
+        };
+        at = match value.get(comma + 1) {
+            Some(b'"') => comma + 1,
+            _ => skip_space(value, comma + 1),
+        };
     }
+}
+
+/// The index of `byte` at `at`, or after the JSON whitespace there.
+fn expect(value: &[u8], at: usize, byte: u8) -> Option<usize> {
+    if value.get(at) == Some(&byte) {
+        return Some(at);
+    }
+    let at = skip_space(value, at);
+    (value.get(at) == Some(&byte)).then_some(at)
 }
 
 fn nothing_after(value: &[u8], at: usize) -> Option<()> {
@@ -459,6 +482,43 @@ mod tests {
             let digits = text[at..].iter().take_while(|c| c.is_ascii_digit()).count();
             proptest::prop_assert_eq!(digits_end(&text, at), at + digits);
         }
+
+        /// Whitespace wherever JSON allows it between tokens (the scan
+        /// looks for it only where the expected byte is not) leaves the
+        /// fields as the compact text has them.
+        #[test]
+        fn whitespace_between_tokens_changes_no_field(
+            gaps in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b' ', b'\t', b'\n', b'\r']),
+                    0..3,
+                ),
+                14,
+            ),
+        ) {
+            let tokens = [
+                "{", r#""a""#, ":", "1.5", ",", r#""b""#, ":", "[1, 2]", ",", r#""c""#, ":",
+                r#""x""#, "}",
+            ];
+            let mut text = Vec::new();
+            for (gap, token) in gaps.iter().zip(tokens) {
+                text.extend(gap);
+                text.extend(token.as_bytes());
+            }
+            text.extend(&gaps[13]);
+            let mut fields = Vec::new();
+            let scanned = for_each_valid_field(&text, |k, v| {
+                fields.push((k.to_vec(), v.to_vec()));
+                ControlFlow::Continue(())
+            });
+            let expected: Vec<(Vec<u8>, Vec<u8>)> =
+                [("a", "1.5"), ("b", "[1, 2]"), ("c", r#""x""#)]
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                    .collect();
+            proptest::prop_assert_eq!(scanned, Some(()));
+            proptest::prop_assert_eq!(fields, expected);
+        }
     }
 
     #[test]
@@ -487,6 +547,12 @@ mod tests {
             r#"{"a":[1,]}"#,
             r#"{"a":{"b"}}"#,
             r#"{"a":'x'}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1, }"#,
+            r#"{"a":1,,"b":2}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":1 ,}"#,
+            r#"{"a":1}x"#,
         ] {
             assert!(!valid(bad), "{bad}");
         }
