@@ -44,7 +44,7 @@ pub use self::sink::LakeSink;
 pub(crate) use self::{
     batch::Group,
     builder::SinkSettings,
-    commit::{CommitStep, Recorded, UPLOADS_IN_FLIGHT, Written},
+    commit::{CommitStep, Recorded, Written},
     objects::encode_group_with,
-    upload::put_new,
+    upload::put_all_new,
 };

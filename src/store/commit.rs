@@ -9,7 +9,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
@@ -18,7 +17,7 @@ use super::builder::SinkSettings;
 use super::keys::{marker_key, object_key};
 use super::marker::{self, GroupMarker, MarkerObject};
 use super::objects::{EncodedObject, encode_group};
-use super::upload::{PutOutcome, put_new};
+use super::upload::put_all_new;
 use crate::error::{Error, Result};
 use crate::record::{Position, SourcePartition};
 use crate::rejected::Rejected;
@@ -88,9 +87,6 @@ pub(crate) trait CommitStep: Send + Sync + fmt::Debug {
         refused: &mut Vec<Rejected>,
     ) -> Result<Written>;
 }
-
-/// Objects of one group uploaded at once.
-pub(crate) const UPLOADS_IN_FLIGHT: usize = 8;
 
 /// Loose objects under Hive partition paths, each group announced by a
 /// marker so that a replay rewrites exactly the same objects.
@@ -222,16 +218,8 @@ impl CommitStep for HiveObjects {
         }
         // The group's objects go up concurrently (a few at a time); the
         // group counts as durable only once all of them are in the lake.
-        let lake = &s.lake;
-        let mut uploads = futures::stream::iter(keyed)
-            .map(|(key, object)| async move {
-                if put_new(lake, &key, object.bytes.clone()).await? == PutOutcome::Identical {
-                    tracing::debug!("{key}: already in the lake with identical content");
-                }
-                Ok::<_, Error>(object)
-            })
-            .buffer_unordered(UPLOADS_IN_FLIGHT);
-        while let Some(object) = uploads.try_next().await? {
+        let uploads = keyed.into_iter().map(|(key, o)| (key, o.bytes.clone(), o));
+        for object in put_all_new(&s.lake, uploads).await? {
             written.objects += 1;
             written.bytes += object.bytes.len() as u64;
             written.records += object.records as u64;

@@ -21,6 +21,28 @@ pub(crate) enum PutOutcome {
 /// Parts of one multipart upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
 
+/// Objects of one group uploaded at once.
+const UPLOADS_IN_FLIGHT: usize = 8;
+
+/// Creates each of `objects` (its key, its bytes, and what the caller
+/// keeps of it) as [`put_new`] does, [`UPLOADS_IN_FLIGHT`] at a time;
+/// returns what the caller kept, once every object is in the lake.
+pub(crate) async fn put_all_new<T>(
+    lake: &Lake,
+    objects: impl IntoIterator<Item = (Path, Bytes, T)>,
+) -> Result<Vec<T>> {
+    futures::stream::iter(objects)
+        .map(|(key, bytes, kept)| async move {
+            if put_new(lake, &key, bytes).await? == PutOutcome::Identical {
+                tracing::debug!("{key}: already in the lake with identical content");
+            }
+            Ok::<_, Error>(kept)
+        })
+        .buffer_unordered(UPLOADS_IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
 /// Creates `key` with `bytes` using a conditional put (`If-None-Match: *`
 /// on S3, a hard link on a local directory), so a finished object is never
 /// overwritten. An existing object with identical content counts as

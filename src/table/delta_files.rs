@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use futures::{StreamExt as _, TryStreamExt as _};
-
 use super::delta::data_columns;
 use super::delta_commit::DeltaCommit;
 use super::delta_log::DataFile;
@@ -15,7 +13,7 @@ use crate::error::Result;
 use crate::record::{Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
-use crate::store::{Group, UPLOADS_IN_FLIGHT, encode_group_with, put_new};
+use crate::store::{Group, encode_group_with, put_all_new};
 use crate::value::scalar_text;
 
 impl DeltaCommit {
@@ -56,14 +54,7 @@ impl DeltaCommit {
             uploads.push((key, object.bytes, file));
         }
         // A few at a time, as the object groups of Hive tables go up.
-        let files =
-            futures::stream::iter(uploads)
-                .map(|(key, bytes, file)| async move {
-                    put_new(&s.lake, &key, bytes).await.map(|_| file)
-                })
-                .buffer_unordered(UPLOADS_IN_FLIGHT)
-                .try_collect()
-                .await?;
+        let files = put_all_new(&s.lake, uploads).await?;
         Ok(files)
     }
 
