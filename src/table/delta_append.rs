@@ -81,8 +81,11 @@ impl DeltaCommit {
     /// written directly (see [`delta_log_entry`](super::delta_log_entry));
     /// otherwise, or when another writer took that version, the table is
     /// read again and the commit goes through delta-rs.
-    async fn commit_appends(&self, table: &mut Option<DeltaTable>, appends: Vec<(Append, Reply)>) {
-        let mut appends = appends;
+    async fn commit_appends(
+        &self,
+        table: &mut Option<DeltaTable>,
+        mut appends: Vec<(Append, Reply)>,
+    ) {
         let mut on_top = self.ahead().filter(|_| self.writes_log_entries(table));
         loop {
             if on_top.is_none() {

@@ -36,24 +36,27 @@ pub(super) fn table_error(context: impl Into<String>, source: DeltaTableError) -
 /// tables, so those get its own view of the file system at the same place.
 pub(super) fn log_store(lake: &Lake, table: &str) -> Result<LogStoreRef> {
     let bad = |e: String| Error::Config(format!("Delta table {table} in {lake}: {e}"));
-    if let Some(dir) = lake.local_dir() {
-        std::fs::create_dir_all(dir.join(table))
-            .map_err(|e| Error::io(format!("creating {}", dir.join(table).display()), e))?;
-        let url = Url::from_directory_path(dir.join(table))
-            .map_err(|()| bad("not an absolute directory".into()))?;
-        let root: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-        let prefix = Path::from_absolute_path(dir.join(table)).map_err(|e| bad(e.to_string()))?;
-        let prefixed = Arc::new(PrefixStore::new(root.clone(), prefix));
-        let default = default_logstore(prefixed, root, &url, &StorageConfig::default());
-        return Ok(super::delta_engine::bounded(default));
-    }
-    let prefix = lake.key(table.split('/'));
-    let root = lake.store().clone();
-    let prefixed = Arc::new(PrefixStore::new(root.clone(), prefix.clone()));
-    // The URL only has to map paths onto the store handed over: delta-rs
-    // reads `{url path}/_delta_log/...` from `root`.
-    let url =
-        Url::parse(&format!("streamlake://lake/{prefix}/")).map_err(|e| bad(e.to_string()))?;
+    let (root, prefix, url) = match lake.local_dir() {
+        Some(dir) => {
+            std::fs::create_dir_all(dir.join(table))
+                .map_err(|e| Error::io(format!("creating {}", dir.join(table).display()), e))?;
+            let url = Url::from_directory_path(dir.join(table))
+                .map_err(|()| bad("not an absolute directory".into()))?;
+            let root: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+            let prefix =
+                Path::from_absolute_path(dir.join(table)).map_err(|e| bad(e.to_string()))?;
+            (root, prefix, url)
+        }
+        None => {
+            let prefix = lake.key(table.split('/'));
+            // The URL only has to map paths onto the store handed over:
+            // delta-rs reads `{url path}/_delta_log/...` from `root`.
+            let url = Url::parse(&format!("streamlake://lake/{prefix}/"))
+                .map_err(|e| bad(e.to_string()))?;
+            (lake.store().clone(), prefix, url)
+        }
+    };
+    let prefixed = Arc::new(PrefixStore::new(root.clone(), prefix));
     let default = default_logstore(prefixed, root, &url, &StorageConfig::default());
     Ok(super::delta_engine::bounded(default))
 }
