@@ -124,18 +124,29 @@ impl Compression {
 
     /// Appends `input`, compressed, to `out`.
     pub fn compress(&self, input: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
+        self.compress_chunks([input], out)
+    }
+
+    /// [`compress`](Self::compress) of `chunks` one after another, as one
+    /// input.
+    pub(crate) fn compress_chunks<'a>(
+        &self,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut BytesMut,
+    ) -> std::io::Result<()> {
+        let write_all = |to: &mut dyn Write| chunks.into_iter().try_for_each(|c| to.write_all(c));
         match *self {
-            Compression::None => out.put_slice(input),
+            Compression::None => write_all(&mut out.writer())?,
             Compression::Gzip(level) => {
                 let mut encoder = flate2::GzBuilder::new()
                     .write(out.writer(), flate2::Compression::new(level.min(9)));
-                encoder.write_all(input)?;
+                write_all(&mut encoder)?;
                 encoder.finish()?;
             }
             Compression::Zstd(level) => {
                 let mut encoder = zstd::Encoder::new(out.writer(), level)?;
                 encoder.include_checksum(true)?;
-                encoder.write_all(input)?;
+                write_all(&mut encoder)?;
                 encoder.finish()?;
             }
         }

@@ -1,26 +1,43 @@
 //! The records of one open object, held compactly: their values one after
-//! another in one allocation, each followed by a line feed (so that a JSON
-//! Lines object is the buffer itself), and per record only what the
+//! another in a few chunks, each followed by a line feed (so that a JSON
+//! Lines object is the chunks themselves), and per record only what the
 //! values cannot give back (offset and time; key and headers for the rare
 //! record that has them).
 //!
 //! A `Vec<Record>` cost 136 bytes of list slot and one allocation (with
 //! its header) per record beside the value, all freed only when the
 //! object was written; a record's value is now copied in and its own
-//! allocation freed at once, for the next record to reuse.
+//! allocation freed at once, for the next record to reuse. One growing
+//! allocation for all of an object's values copied them again each time
+//! it moved to grow: past its first few KiB an object's values go into
+//! new, larger chunks instead, and no value is copied twice.
 
 use bytes::Bytes;
 
 use super::rotation::data_bytes;
 use crate::record::{Headers, Record, SourcePartition};
 
+/// Below this capacity the chunk being filled grows in place (a small
+/// copy); from it on, a value that does not fit starts a new chunk twice
+/// the size of the last.
+const GROWS_IN_PLACE_UNTIL: usize = 16 * 1024;
+
+/// The largest chunk doubling makes (a longer line gets a chunk of its
+/// own size).
+const MAX_CHUNK: usize = 1024 * 1024;
+
 /// The records of one open object and what rotation needs to know of them.
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
-    /// The values, each followed by `\n`, while the object is open.
-    lines: Vec<u8>,
-    /// The same once [sealed](Self::seal): records are slices of it.
-    sealed: Bytes,
+    /// Chunks filled, in order; each holds whole lines.
+    filled: Vec<Bytes>,
+    /// Bytes of lines in `filled`.
+    filled_len: usize,
+    /// Bytes allocated for `filled` (a filled chunk keeps its room).
+    filled_capacity: usize,
+    /// The chunk being filled (moved to `filled` when [sealed](Self::seal)).
+    filling: Vec<u8>,
+    sealed: bool,
     slots: Vec<Slot>,
     /// The source partition of the records (a group holds one).
     source: Option<SourcePartition>,
@@ -34,7 +51,8 @@ pub(crate) struct Buffer {
 /// One record of a buffer, but for its value.
 #[derive(Debug)]
 struct Slot {
-    /// Where its value ends in the lines (its line feed follows).
+    /// Where its value ends in the lines (all chunks one after another;
+    /// its line feed follows).
     end: usize,
     offset: i64,
     timestamp: Option<i64>,
@@ -57,13 +75,19 @@ impl Buffer {
         self.slots.first().map(|s| s.offset)
     }
 
-    /// Adds `record` and returns the memory it added: the growth of the
-    /// lines and of the slot list (both double, so up to half of them is
-    /// room not yet used), and a key's and headers' own allocations.
-    pub(crate) fn push_counted(&mut self, record: Record) -> usize {
+    /// Memory the chunks and the slot list hold.
+    fn capacity(&self) -> usize {
         const SLOT: usize = std::mem::size_of::<Slot>();
+        self.filled_capacity + self.filling.capacity() + self.slots.capacity() * SLOT
+    }
+
+    /// Adds `record` and returns the memory it added: the growth of the
+    /// chunks and of the slot list (the list doubles, a new chunk is twice
+    /// the last: up to half of them is room not yet used), and a key's and
+    /// headers' own allocations.
+    pub(crate) fn push_counted(&mut self, record: Record) -> usize {
         const EXTRA: usize = std::mem::size_of::<(Option<Bytes>, Headers)>();
-        let (lines, slots) = (self.lines.capacity(), self.slots.capacity());
+        let before = self.capacity();
         // What the key and headers hold (the value is copied into the lines).
         let key_and_headers =
             record.size_hint() - std::mem::size_of::<Record>() - record.value.len();
@@ -72,10 +96,11 @@ impl Buffer {
             true => key_and_headers + EXTRA,
             false => 0,
         };
-        (self.lines.capacity() - lines) + (self.slots.capacity() - slots) * SLOT + extra
+        (self.capacity() - before) + extra
     }
 
     pub(crate) fn push(&mut self, record: Record) {
+        debug_assert!(!self.sealed, "a sealed buffer takes no records");
         self.bytes += data_bytes(&record);
         let Record {
             key,
@@ -87,14 +112,14 @@ impl Buffer {
         if self.source.is_none() {
             self.source = Some(position.source_partition());
         }
-        debug_assert!(self.sealed.is_empty(), "a sealed buffer takes no records");
         if let Some(ts) = timestamp {
             self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
             self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
         }
-        self.lines.extend_from_slice(&value);
-        let end = self.lines.len();
-        self.lines.push(b'\n');
+        self.make_room(value.len() + 1);
+        self.filling.extend_from_slice(&value);
+        let end = self.filled_len + self.filling.len();
+        self.filling.push(b'\n');
         let extra = (key.is_some() || !headers.is_empty()).then(|| Box::new((key, headers)));
         self.slots.push(Slot {
             end,
@@ -104,44 +129,77 @@ impl Buffer {
         });
     }
 
-    /// Ends the buffer's filling: its lines become shared bytes that the
+    /// Room for a line of `line` bytes in the chunk being filled: grown in
+    /// place while small, else a new chunk (the filled one kept as it is).
+    fn make_room(&mut self, line: usize) {
+        let capacity = self.filling.capacity();
+        if capacity - self.filling.len() >= line {
+            return;
+        }
+        if capacity < GROWS_IN_PLACE_UNTIL {
+            self.filling.reserve(line);
+            return;
+        }
+        let next = (2 * capacity).min(MAX_CHUNK).max(line);
+        let filled = std::mem::replace(&mut self.filling, Vec::with_capacity(next));
+        self.file(filled);
+    }
+
+    /// Moves a chunk to the filled ones (no copy: it keeps its allocation).
+    fn file(&mut self, chunk: Vec<u8>) {
+        self.filled_len += chunk.len();
+        self.filled_capacity += chunk.capacity();
+        self.filled.push(Bytes::from(chunk));
+    }
+
+    /// Ends the buffer's filling: its chunks become shared bytes that the
     /// records are slices of (no copy).
     pub(crate) fn seal(&mut self) {
-        if self.sealed.is_empty() {
-            self.sealed = Bytes::from(std::mem::take(&mut self.lines));
+        if !self.sealed {
+            let last = std::mem::take(&mut self.filling);
+            if !last.is_empty() {
+                self.file(last);
+            }
+            self.sealed = true;
         }
     }
 
-    /// The lines of a sealed buffer whose values are each one line: the
-    /// JSON Lines text of its records as they are.
+    /// The chunks of a sealed buffer whose values are each one line: the
+    /// JSON Lines text of its records as they are, in order.
     /// (One pass over the object when asked, not a look at every record
     /// as it comes.)
-    pub(crate) fn single_lines(&self) -> Option<Bytes> {
-        let lines = &self.sealed;
-        let one_line_each = self.lines.is_empty()
-            && memchr::memchr_iter(b'\n', lines).count() == self.slots.len()
-            && memchr::memchr(b'\r', lines).is_none();
-        one_line_each.then(|| lines.clone())
+    pub(crate) fn single_lines(&self) -> Option<Vec<Bytes>> {
+        let chunks = &self.filled;
+        let line_feeds: usize = chunks
+            .iter()
+            .map(|chunk| memchr::memchr_iter(b'\n', chunk).count())
+            .sum();
+        let one_line_each = self.sealed
+            && line_feeds == self.slots.len()
+            && chunks
+                .iter()
+                .all(|chunk| memchr::memchr(b'\r', chunk).is_none());
+        one_line_each.then(|| chunks.clone())
     }
 
-    /// The records, their values slices of the sealed lines (of a copy
-    /// when the buffer is not sealed).
+    /// The records, their values slices of the sealed chunks (of a copy
+    /// of the chunk being filled when the buffer is not sealed).
     pub(crate) fn records(&self) -> Vec<Record> {
         self.first_records(self.slots.len())
     }
 
     /// The first `n` records, as [`records`](Self::records) gives them.
     pub(crate) fn first_records(&self, n: usize) -> Vec<Record> {
-        let lines = match self.lines.is_empty() {
-            true => self.sealed.clone(),
-            false => Bytes::copy_from_slice(&self.lines),
-        };
         let Some(source) = &self.source else {
             return Vec::new();
         };
+        let mut chunks = self.filled.clone();
+        if !self.filling.is_empty() {
+            chunks.push(Bytes::copy_from_slice(&self.filling));
+        }
         let mut records = Vec::with_capacity(n.min(self.slots.len()));
-        for (start, slot) in self.starts().take(n) {
-            let mut record = Record::new(source.at(slot.offset), lines.slice(start..slot.end));
+        for (chunk, range, slot) in self.lines_in(&chunks).take(n) {
+            let mut record = Record::new(source.at(slot.offset), chunk.slice(range));
             record.timestamp = slot.timestamp;
             if let Some(extra) = &slot.extra {
                 (record.key, record.headers) = (**extra).clone();
@@ -155,17 +213,33 @@ impl Buffer {
     /// table format reads new columns from).
     #[cfg(any(feature = "delta", test))]
     pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> {
-        let text = match self.lines.is_empty() {
-            true => &self.sealed[..],
-            false => &self.lines[..],
-        };
-        self.starts().map(|(start, slot)| &text[start..slot.end])
+        let chunks: Vec<&[u8]> = (self.filled.iter().map(|chunk| &chunk[..]))
+            .chain(std::iter::once(&self.filling[..]))
+            .collect();
+        let ranges: Vec<_> = (self.lines_in(&chunks))
+            .map(|(chunk, range, _)| (*chunk, range))
+            .collect();
+        ranges.into_iter().map(|(chunk, range)| &chunk[range])
     }
 
-    /// Each record's slot, with where its value starts in the lines.
-    fn starts(&self) -> impl Iterator<Item = (usize, &Slot)> {
-        let starts = std::iter::once(0).chain(self.slots.iter().map(|s| s.end + 1));
-        starts.zip(&self.slots)
+    /// Each record's slot, with the chunk of `chunks` (the buffer's, in
+    /// order) that holds its value and where in the chunk it is.
+    fn lines_in<'a, C: AsRef<[u8]>>(
+        &'a self,
+        chunks: &'a [C],
+    ) -> impl Iterator<Item = (&'a C, std::ops::Range<usize>, &'a Slot)> {
+        let (mut chunk, mut chunk_start, mut start) = (0, 0, 0);
+        self.slots.iter().map(move |slot| {
+            // A line lies whole in one chunk: past this one's end, it is in
+            // a later one.
+            while start >= chunk_start + chunks[chunk].as_ref().len() {
+                chunk_start += chunks[chunk].as_ref().len();
+                chunk += 1;
+            }
+            let range = start - chunk_start..slot.end - chunk_start;
+            start = slot.end + 1;
+            (&chunks[chunk], range, slot)
+        })
     }
 }
 
@@ -209,7 +283,7 @@ mod tests {
         assert_eq!(buffer.single_lines(), None, "not sealed yet");
         buffer.seal();
         let lines = buffer.single_lines().unwrap();
-        assert_eq!(&lines[..], b"{\"a\":1}\n{\"b\":\"x y\"}\n");
+        assert_eq!(lines.concat(), b"{\"a\":1}\n{\"b\":\"x y\"}\n");
         for value in ["{\"a\":\r1}", "{\"a\":\n1}", "{\"a\":\r\n1}"] {
             let mut buffer = Buffer::default();
             buffer.push(Record::new(Position::new("t", 0, 0), value));
@@ -226,14 +300,63 @@ mod tests {
         let counted = buffer.push_counted(plain);
         assert_eq!(
             counted,
-            buffer.lines.capacity() + buffer.slots.capacity() * SLOT
+            buffer.filling.capacity() + buffer.slots.capacity() * SLOT
         );
         let keyed = Record::new(Position::new("t", 0, 1), "y").with_key("key");
-        let before = (buffer.lines.capacity(), buffer.slots.capacity());
+        let before = (buffer.filling.capacity(), buffer.slots.capacity());
         let counted = buffer.push_counted(keyed);
         let growth =
-            (buffer.lines.capacity() - before.0) + (buffer.slots.capacity() - before.1) * SLOT;
+            (buffer.filling.capacity() - before.0) + (buffer.slots.capacity() - before.1) * SLOT;
         let extra = std::mem::size_of::<(Option<Bytes>, Headers)>();
         assert_eq!(counted, growth + 3 + extra);
+    }
+
+    #[test]
+    fn a_large_object_fills_chunks_of_whole_lines_and_copies_no_value_twice() {
+        let mut buffer = Buffer::default();
+        let mut expected = Vec::new();
+        let mut counted = 0;
+        let mut previous_lines = std::ptr::null();
+        for offset in 0..5_000 {
+            // Lines of varying length, some longer than a small chunk's room.
+            let value = format!(
+                "{{\"n\":{offset},\"pad\":\"{}\"}}",
+                "x".repeat(offset % 700)
+            );
+            expected.push(value.clone());
+            counted +=
+                buffer.push_counted(Record::new(Position::new("t", 0, offset as i64), value));
+            if buffer.filling.capacity() >= GROWS_IN_PLACE_UNTIL && buffer.filled.is_empty() {
+                previous_lines = buffer.filling.as_ptr();
+            }
+        }
+        assert!(buffer.filled.len() > 3, "{} chunks", buffer.filled.len());
+        let first_chunk = buffer.filled[0].as_ptr();
+        assert_eq!(
+            first_chunk, previous_lines,
+            "the first large chunk was not moved"
+        );
+        assert!(buffer.filled.iter().all(|c| c.ends_with(b"\n")));
+        assert_eq!(counted, buffer.capacity(), "every allocation counted");
+        let values: Vec<_> = expected.iter().map(String::as_bytes).collect();
+        assert!(
+            buffer.values().eq(values.iter().copied()),
+            "unsealed values"
+        );
+        let unsealed: Vec<_> = buffer.records().into_iter().map(|r| r.value).collect();
+        assert!(unsealed.iter().map(|v| &v[..]).eq(values.iter().copied()));
+        buffer.seal();
+        let records = buffer.records();
+        assert!(
+            records
+                .iter()
+                .map(|r| &r.value[..])
+                .eq(values.iter().copied())
+        );
+        let offsets: Vec<i64> = records.iter().map(|r| r.position.offset).collect();
+        assert_eq!(offsets, (0..5_000).collect::<Vec<i64>>());
+        let text = buffer.single_lines().unwrap().concat();
+        assert_eq!(text, (expected.join("\n") + "\n").into_bytes());
+        assert!(buffer.values().eq(values.iter().copied()), "sealed values");
     }
 }

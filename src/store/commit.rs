@@ -221,7 +221,7 @@ impl CommitStep for HiveObjects {
         let uploads = keyed.into_iter().map(|(key, o)| (key, o.bytes.clone(), o));
         for object in put_all_new(&s.lake, uploads).await? {
             written.objects += 1;
-            written.bytes += object.bytes.len() as u64;
+            written.bytes += object.bytes.content_length() as u64;
             written.records += object.records as u64;
         }
         Ok(written)

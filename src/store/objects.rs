@@ -3,6 +3,7 @@
 //! later); naming and writing the objects is the commit step's business.
 
 use bytes::{Bytes, BytesMut};
+use object_store::PutPayload;
 
 use super::batch::Group;
 use super::buffer::Buffer;
@@ -20,7 +21,9 @@ pub(crate) struct EncodedObject {
     pub(crate) path: String,
     /// Offset of its first record: what its name is made of.
     pub(crate) first_offset: i64,
-    pub(crate) bytes: Bytes,
+    /// Its bytes, in one chunk or several (a JSON Lines object is its
+    /// buffer's chunks).
+    pub(crate) bytes: PutPayload,
     pub(crate) records: usize,
 }
 
@@ -73,9 +76,11 @@ fn encode_object(
         false => None,
     };
     let (encoded, first_offset, records) = match (lines, buffer.first_offset()) {
-        (Some(lines), Some(first_offset)) => (lines, first_offset, buffer.len()),
+        (Some(lines), Some(first_offset)) => {
+            (lines.into_iter().collect(), first_offset, buffer.len())
+        }
         _ => match encode_records(encoder, path, buffer.records(), refused)? {
-            Some(encoded) => encoded,
+            Some((encoded, first_offset, records)) => (encoded.into(), first_offset, records),
             None => return Ok(None),
         },
     };
@@ -128,16 +133,16 @@ fn encode_records(
 }
 
 /// An encoded object, compressed as the settings say.
-fn compress(settings: &SinkSettings, path: &str, encoded: Bytes) -> Result<Bytes> {
+fn compress(settings: &SinkSettings, path: &str, encoded: PutPayload) -> Result<PutPayload> {
     if settings.compression == Compression::None {
         return Ok(encoded);
     }
-    let mut compressed = BytesMut::with_capacity(encoded.len() / 4);
+    let mut compressed = BytesMut::with_capacity(encoded.content_length() / 4);
     settings
         .compression
-        .compress(&encoded, &mut compressed)
+        .compress_chunks(encoded.iter().map(|chunk| &chunk[..]), &mut compressed)
         .map_err(|e| Error::io(format!("compressing an object of {path}"), e))?;
-    Ok(compressed.freeze())
+    Ok(compressed.freeze().into())
 }
 
 #[cfg(test)]
@@ -199,16 +204,21 @@ mod tests {
     #[test]
     fn single_line_values_are_written_as_the_buffer_itself() {
         let (buffer, object) = json_lines_object(&[r#"{"a": 1}"#, r#"{"b":"x y"}"#]);
-        assert_eq!(&object.bytes[..], b"{\"a\": 1}\n{\"b\":\"x y\"}\n");
+        assert_eq!(
+            Bytes::from(object.bytes.clone()),
+            "{\"a\": 1}\n{\"b\":\"x y\"}\n"
+        );
         let lines = buffer.single_lines().unwrap();
-        assert_eq!(object.bytes.as_ptr(), lines.as_ptr(), "no copy");
+        let chunks: Vec<_> = object.bytes.iter().map(|chunk| chunk.as_ptr()).collect();
+        let buffered: Vec<_> = lines.iter().map(|chunk| chunk.as_ptr()).collect();
+        assert_eq!(chunks, buffered, "no copy");
         assert_eq!((object.first_offset, object.records), (0, 2));
     }
 
     #[test]
     fn a_value_spanning_lines_sends_the_object_through_the_encoder() {
         let (_, object) = json_lines_object(&["{\n  \"a\": 1\n}", r#"{"b": 2}"#]);
-        assert_eq!(&object.bytes[..], b"{\"a\":1}\n{\"b\": 2}\n");
+        assert_eq!(Bytes::from(object.bytes), "{\"a\":1}\n{\"b\": 2}\n");
         assert_eq!(object.records, 2);
     }
 

@@ -29,7 +29,7 @@ const UPLOADS_IN_FLIGHT: usize = 8;
 /// returns what the caller kept, once every object is in the lake.
 pub(crate) async fn put_all_new<T>(
     lake: &Lake,
-    objects: impl IntoIterator<Item = (Path, Bytes, T)>,
+    objects: impl IntoIterator<Item = (Path, PutPayload, T)>,
 ) -> Result<Vec<T>> {
     futures::stream::iter(objects)
         .map(|(key, bytes, kept)| async move {
@@ -53,9 +53,16 @@ pub(crate) async fn put_all_new<T>(
 /// concurrent writer. So do objects above the lake's part size, which go
 /// up as multipart uploads (object_store's multipart API has no
 /// conditional mode).
-pub(crate) async fn put_new(lake: &Lake, key: &Path, bytes: Bytes) -> Result<PutOutcome> {
+pub(crate) async fn put_new(
+    lake: &Lake,
+    key: &Path,
+    bytes: impl Into<PutPayload>,
+) -> Result<PutOutcome> {
+    let bytes = bytes.into();
     let mode = lake.write_mode().await?;
-    let multipart = lake.part_size().filter(|size| bytes.len() > *size);
+    let multipart = lake
+        .part_size()
+        .filter(|size| bytes.content_length() > *size);
     if mode == WriteMode::CheckThenPut || multipart.is_some() {
         return check_then_put(lake, key, bytes, multipart).await;
     }
@@ -64,10 +71,7 @@ pub(crate) async fn put_new(lake: &Lake, key: &Path, bytes: Bytes) -> Result<Put
         ..PutOptions::default()
     };
     let store = lake.store().as_ref();
-    match store
-        .put_opts(key, PutPayload::from(bytes.clone()), options)
-        .await
-    {
+    match store.put_opts(key, bytes.clone(), options).await {
         Ok(_) => Ok(PutOutcome::Created),
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
@@ -82,7 +86,7 @@ pub(crate) async fn put_new(lake: &Lake, key: &Path, bytes: Bytes) -> Result<Put
 async fn check_then_put(
     lake: &Lake,
     key: &Path,
-    bytes: Bytes,
+    bytes: PutPayload,
     part_size: Option<usize>,
 ) -> Result<PutOutcome> {
     let store = lake.store().as_ref();
@@ -93,7 +97,7 @@ async fn check_then_put(
     }
     let Some(part_size) = part_size else {
         store
-            .put(key, PutPayload::from(bytes))
+            .put(key, bytes)
             .await
             .map_err(|e| lake.store_error("put", key, e))?;
         return Ok(PutOutcome::Created);
@@ -102,12 +106,8 @@ async fn check_then_put(
         .put_multipart(key)
         .await
         .map_err(|e| lake.store_error("multipart upload", key, e))?;
-    let parts: Vec<_> = (0..bytes.len())
-        .step_by(part_size)
-        .map(|start| {
-            let part = bytes.slice(start..(start + part_size).min(bytes.len()));
-            upload.put_part(PutPayload::from(part))
-        })
+    let parts: Vec<_> = (in_parts(&bytes, part_size).into_iter())
+        .map(|part| upload.put_part(part))
         .collect();
     let uploaded = futures::stream::iter(parts)
         .buffer_unordered(PARTS_IN_FLIGHT)
@@ -130,7 +130,7 @@ async fn check_then_put(
 /// objects written by another build, another compressor version) the same
 /// bytes after decompression; else a conflict. Streamed: neither object is
 /// decompressed whole.
-async fn compare_existing(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<PutOutcome> {
+async fn compare_existing(lake: &Lake, key: &Path, bytes: &PutPayload) -> Result<PutOutcome> {
     let compression = Compression::from_file_name(key.as_ref());
     let (same, stored) = same_bytes(lake, key, bytes).await?;
     if same
@@ -145,9 +145,31 @@ async fn compare_existing(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<PutOu
             "an object with different content ({stored} bytes, this writer has {}) already \
              exists: another writer is active on the same source partition, or the source \
              changed",
-            bytes.len()
+            bytes.content_length()
         ),
     })
+}
+
+/// `payload` in parts of `size` bytes (the last one shorter), sharing its
+/// chunks: no copy.
+fn in_parts(payload: &PutPayload, size: usize) -> Vec<PutPayload> {
+    let (mut parts, mut part, mut filled) = (Vec::new(), Vec::new(), 0);
+    for chunk in payload {
+        let mut rest = chunk.clone();
+        while !rest.is_empty() {
+            let piece = rest.split_to(rest.len().min(size - filled));
+            filled += piece.len();
+            part.push(piece);
+            if filled == size {
+                parts.push(PutPayload::from_iter(std::mem::take(&mut part)));
+                filled = 0;
+            }
+        }
+    }
+    if filled > 0 {
+        parts.push(PutPayload::from_iter(part));
+    }
+    parts
 }
 
 /// The stored object's chunks, as they arrive.
@@ -167,14 +189,27 @@ async fn stored_chunks<'a>(
 }
 
 /// Whether the stored object is exactly `bytes`, and its size.
-async fn same_bytes(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<(bool, usize)> {
+async fn same_bytes(lake: &Lake, key: &Path, bytes: &PutPayload) -> Result<(bool, usize)> {
     let mut chunks = std::pin::pin!(stored_chunks(lake, key).await?);
-    let (mut at, mut same) = (0, true);
+    let mut ours = bytes.iter().map(|chunk| &chunk[..]);
+    let (mut at, mut same, mut current): (usize, bool, &[u8]) = (0, true, &[]);
     while let Some(chunk) = chunks.try_next().await? {
-        same = same && bytes.get(at..at + chunk.len()) == Some(&chunk[..]);
         at += chunk.len();
+        let mut stored = &chunk[..];
+        while same && !stored.is_empty() {
+            if current.is_empty() {
+                match ours.next() {
+                    Some(next) => current = next,
+                    None => same = false,
+                }
+                continue;
+            }
+            let n = stored.len().min(current.len());
+            same = stored[..n] == current[..n];
+            (stored, current) = (&stored[n..], &current[n..]);
+        }
     }
-    Ok((same && at == bytes.len(), at))
+    Ok((same && current.is_empty() && ours.all(<[u8]>::is_empty), at))
 }
 
 /// Whether the stored object and `bytes` decompress to the same content,
@@ -182,7 +217,7 @@ async fn same_bytes(lake: &Lake, key: &Path, bytes: &[u8]) -> Result<(bool, usiz
 async fn same_after_decompression(
     lake: &Lake,
     key: &Path,
-    bytes: &[u8],
+    bytes: &PutPayload,
     compression: Compression,
 ) -> Result<bool> {
     let failed = |e| Error::io(format!("decompressing {key}"), e);
@@ -190,7 +225,7 @@ async fn same_after_decompression(
     let (Some(mut stored), Some(mut ours)) = (decompressor()?, decompressor()?) else {
         return Ok(false);
     };
-    let mut ours_in = bytes.chunks(64 * 1024);
+    let mut ours_in = bytes.iter().flat_map(|chunk| chunk.chunks(64 * 1024));
     let mut chunks = std::pin::pin!(stored_chunks(lake, key).await?);
     while let Some(chunk) = chunks.try_next().await? {
         for step in chunk.chunks(4096) {
@@ -279,5 +314,62 @@ mod tests {
             put_new(&lake, &key, other).await,
             Err(Error::Conflict { .. })
         ));
+    }
+
+    /// `text` in chunks cut at `cuts`.
+    fn chunked(text: &[u8], cuts: &[usize]) -> PutPayload {
+        let bounds: Vec<usize> = std::iter::once(0).chain(cuts.iter().copied()).collect();
+        let ends = cuts.iter().copied().chain(std::iter::once(text.len()));
+        bounds
+            .iter()
+            .zip(ends)
+            .map(|(start, end)| Bytes::copy_from_slice(&text[*start..end]))
+            .collect()
+    }
+
+    #[test]
+    fn parts_cut_across_chunks_without_losing_a_byte() {
+        let text: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let payload = chunked(&text, &[1, 999, 1000, 4321, 9000]);
+        let parts = in_parts(&payload, 1000);
+        let sizes: Vec<usize> = parts.iter().map(PutPayload::content_length).collect();
+        assert_eq!(sizes, [1000; 10]);
+        let joined: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.iter().flatten().copied())
+            .collect();
+        assert_eq!(joined, text);
+        assert_eq!(in_parts(&chunked(&text[..2500], &[7]), 1000).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn objects_in_chunks_compare_with_what_is_stored_however_cut() {
+        let text = b"{\"a\":1}\n".repeat(1000);
+        for lake in [Lake::memory(), Lake::memory().with_part_size(1000)] {
+            let key = Path::from("t/chunks.jsonl");
+            let payload = chunked(&text, &[5, 3000, 3001, 7000]);
+            let created = put_new(&lake, &key, payload).await.unwrap();
+            assert_eq!(created, PutOutcome::Created);
+            let stored = lake.store().get(&key).await.unwrap().bytes().await.unwrap();
+            assert_eq!(stored, text);
+            let recut = chunked(&text, &[4000]);
+            assert_eq!(
+                put_new(&lake, &key, recut).await.unwrap(),
+                PutOutcome::Identical
+            );
+            let mut changed = text.clone();
+            *changed.last_mut().unwrap() = b' ';
+            for other in [chunked(&changed, &[10]), chunked(&text[..7999], &[10])] {
+                assert!(matches!(
+                    put_new(&lake, &key, other).await,
+                    Err(Error::Conflict { .. })
+                ));
+            }
+            let longer = [&text[..], b"x"].concat();
+            assert!(matches!(
+                put_new(&lake, &key, chunked(&longer, &[8000])).await,
+                Err(Error::Conflict { .. })
+            ));
+        }
     }
 }

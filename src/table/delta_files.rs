@@ -47,7 +47,7 @@ impl DeltaCommit {
             let key = s.lake.key([s.table.as_str(), relative_key.as_str()]);
             let file = DataFile {
                 relative_key,
-                size: object.bytes.len(),
+                size: object.bytes.content_length(),
                 records: object.records,
                 partition_values: values.remove(&object.path).unwrap_or_default(),
             };
