@@ -6,7 +6,7 @@
 //! full it pauses its partitions (backpressure) and keeps polling, so group
 //! membership and rebalances are served without buffering without bound.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ pub(super) enum Event {
 pub(super) struct SourceContext {
     pub(super) events: mpsc::Sender<Event>,
     /// Records polled but not yet handed over.
-    pub(super) pending: Mutex<Vec<Polled>>,
+    pub(super) pending: Mutex<VecDeque<Polled>>,
     pub(super) revoke_timeout: Duration,
     /// Set when partitions were added: a paused consumer pauses them too
     /// (incremental rebalancing adds partitions without resuming the rest).
@@ -83,7 +83,7 @@ impl SourceContext {
     pub(super) fn new(events: mpsc::Sender<Event>, revoke_timeout: Duration) -> Self {
         Self {
             events,
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(VecDeque::new()),
             revoke_timeout,
             assigned: AtomicBool::new(false),
             holding: tokio::sync::watch::Sender::new(0),
@@ -258,7 +258,7 @@ pub(super) fn run(
                 let record = messages.record(&message);
                 last_polled.note(position(&record));
                 let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-                pending.push(record);
+                pending.push_back(record);
                 waiting = pending.len();
                 drop(pending);
                 if waiting < batch_size && !channel_full {
@@ -319,12 +319,14 @@ fn hand_over(
 }
 
 /// The first `batch_size` records of `pending`: all of them (the usual
-/// case, no copy: `pending` starts anew with room for as many), or the
-/// first ones drained.
-fn take_batch(pending: &mut Vec<Polled>, batch_size: usize) -> Vec<Polled> {
+/// case, no copy unless earlier batches were taken from its front:
+/// `pending` starts anew with room for as many), or the first ones moved
+/// out (a queue: the records behind them stay where they are, where a
+/// list moved them all forward for every batch taken).
+fn take_batch(pending: &mut VecDeque<Polled>, batch_size: usize) -> Vec<Polled> {
     if pending.len() <= batch_size {
         let room = pending.len();
-        return std::mem::replace(pending, Vec::with_capacity(room));
+        return std::mem::replace(pending, VecDeque::with_capacity(room)).into();
     }
     pending.drain(..batch_size).collect()
 }
@@ -397,12 +399,12 @@ mod tests {
         let polled = |offset| Ok(Record::new(Position::new("t", 0, offset), "{}"));
         let offsets =
             |batch: &[Polled]| batch.iter().map(|p| position(p).offset).collect::<Vec<_>>();
-        let mut pending: Vec<Polled> = (0..5).map(polled).collect();
+        let mut pending: VecDeque<Polled> = (0..5).map(polled).collect();
         assert_eq!(offsets(&take_batch(&mut pending, 2)), [0, 1]);
-        assert_eq!(offsets(&pending), [2, 3, 4]);
+        assert_eq!(offsets(pending.make_contiguous()), [2, 3, 4]);
         assert_eq!(offsets(&take_batch(&mut pending, 3)), [2, 3, 4]);
         assert!(pending.is_empty());
-        pending.push(polled(5));
+        pending.push_back(polled(5));
         assert_eq!(offsets(&take_batch(&mut pending, 3)), [5]);
     }
 }
