@@ -198,8 +198,8 @@ impl Buffer {
             chunks.push(Bytes::copy_from_slice(&self.filling));
         }
         let mut records = Vec::with_capacity(n.min(self.slots.len()));
-        for (chunk, range, slot) in self.lines_in(&chunks).take(n) {
-            let mut record = Record::new(source.at(slot.offset), chunk.slice(range));
+        for (chunk, range, slot) in self.lines().take(n) {
+            let mut record = Record::new(source.at(slot.offset), chunks[chunk].slice(range));
             record.timestamp = slot.timestamp;
             if let Some(extra) = &slot.extra {
                 (record.key, record.headers) = (**extra).clone();
@@ -213,32 +213,36 @@ impl Buffer {
     /// table format reads new columns from).
     #[cfg(any(feature = "delta", test))]
     pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> {
-        let chunks: Vec<&[u8]> = (self.filled.iter().map(|chunk| &chunk[..]))
-            .chain(std::iter::once(&self.filling[..]))
-            .collect();
-        let ranges: Vec<_> = (self.lines_in(&chunks))
-            .map(|(chunk, range, _)| (*chunk, range))
-            .collect();
-        ranges.into_iter().map(|(chunk, range)| &chunk[range])
+        self.lines()
+            .map(|(chunk, range, _)| &self.chunk(chunk)[range])
     }
 
-    /// Each record's slot, with the chunk of `chunks` (the buffer's, in
-    /// order) that holds its value and where in the chunk it is.
-    fn lines_in<'a, C: AsRef<[u8]>>(
-        &'a self,
-        chunks: &'a [C],
-    ) -> impl Iterator<Item = (&'a C, std::ops::Range<usize>, &'a Slot)> {
+    /// Chunk `index`: a filled one, or (right after them) the one being
+    /// filled.
+    fn chunk(&self, index: usize) -> &[u8] {
+        match self.filled.get(index) {
+            Some(chunk) => chunk,
+            None => {
+                assert_eq!(index, self.filled.len(), "past the buffer's chunks");
+                &self.filling
+            }
+        }
+    }
+
+    /// Each record's slot, with the index of the [chunk](Self::chunk)
+    /// that holds its value and where in the chunk it is.
+    fn lines(&self) -> impl Iterator<Item = (usize, std::ops::Range<usize>, &Slot)> {
         let (mut chunk, mut chunk_start, mut start) = (0, 0, 0);
         self.slots.iter().map(move |slot| {
             // A line lies whole in one chunk: past this one's end, it is in
             // a later one.
-            while start >= chunk_start + chunks[chunk].as_ref().len() {
-                chunk_start += chunks[chunk].as_ref().len();
+            while start >= chunk_start + self.chunk(chunk).len() {
+                chunk_start += self.chunk(chunk).len();
                 chunk += 1;
             }
             let range = start - chunk_start..slot.end - chunk_start;
             start = slot.end + 1;
-            (&chunks[chunk], range, slot)
+            (chunk, range, slot)
         })
     }
 }
