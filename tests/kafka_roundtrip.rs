@@ -86,6 +86,48 @@ async fn records_round_trip_with_keys_headers_and_timestamps() {
     }
 }
 
+/// A source on several topics names each record by the topic it came
+/// from (the consumer keeps the last message's topic name and must notice
+/// every change).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_on_several_topics_names_each_record_by_its_own_topic() {
+    let broker = Broker::start();
+    let topics = ["prices-a", "prices-b", "prices-c"];
+    for topic in topics {
+        broker.topic(topic, 2).await;
+        let sent = (0..300)
+            .map(|i| {
+                Record::new(
+                    Position::new("input", 0, i),
+                    format!(r#"{{"topic":"{topic}"}}"#),
+                )
+            })
+            .collect::<Vec<_>>();
+        produce(&broker, topic, sent).await;
+    }
+    let mut source = KafkaSource::builder(broker.config())
+        .group("g1")
+        .topic("prices-a")
+        .topic("prices-b")
+        .topic("prices-c")
+        .build()
+        .unwrap();
+    let got = consume(&mut source, 900).await;
+    let switches = got
+        .windows(2)
+        .filter(|w| w[0].position.stream != w[1].position.stream)
+        .count();
+    for record in &got {
+        let named = format!(r#"{{"topic":"{}"}}"#, record.position.stream);
+        assert_eq!(record.value, named.as_bytes(), "{}", record.position);
+    }
+    for topic in topics {
+        let from = got.iter().filter(|r| &*r.position.stream == topic).count();
+        assert_eq!(from, 300, "records from {topic}");
+    }
+    assert!(switches >= 2, "the records came in runs of one topic each");
+}
+
 /// A source told not to read headers hands over the same records with
 /// empty headers.
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 //! name shared with the other records of the topic.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -15,9 +16,12 @@ use crate::rejected::Rejected;
 /// Turns polled messages into records.
 #[derive(Debug)]
 pub(super) struct Messages {
-    /// Each topic's name, shared by its records (looked up for every
-    /// message: rapidhash, not std's SipHash).
+    /// Each topic's name, shared by its records (rapidhash, not std's
+    /// SipHash).
     topics: HashMap<String, Arc<str>, rapidhash::fast::RandomState>,
+    /// The topic of the last message: the next one nearly always shares
+    /// it, and is then neither checked for UTF-8 again nor looked up.
+    last_topic: Option<Arc<str>>,
     payloads: PayloadChunks,
     read_headers: bool,
 }
@@ -27,6 +31,7 @@ impl Messages {
     pub(super) fn new(read_headers: bool) -> Self {
         Self {
             topics: HashMap::default(),
+            last_topic: None,
             payloads: PayloadChunks::default(),
             read_headers,
         }
@@ -37,7 +42,7 @@ impl Messages {
     /// UTF-8.
     pub(super) fn record(&mut self, message: &BorrowedMessage<'_>) -> Polled {
         let position = Position {
-            stream: self.topic(message.topic()),
+            stream: self.topic(message),
             partition: message.partition(),
             offset: message.offset(),
         };
@@ -56,12 +61,28 @@ impl Messages {
         })
     }
 
-    fn topic(&mut self, name: &str) -> Arc<str> {
-        if let Some(topic) = self.topics.get(name) {
-            return topic.clone();
+    /// The message's topic name: the last message's when the bytes are
+    /// the same, else looked up (or added).
+    fn topic(&mut self, message: &BorrowedMessage<'_>) -> Arc<str> {
+        // SAFETY: the message holds a reference to its topic handle, whose
+        // name (a NUL-terminated string) lives as long as the handle.
+        let name =
+            unsafe { CStr::from_ptr(rdkafka::bindings::rd_kafka_topic_name(message.topic_ptr())) };
+        if let Some(last) = &self.last_topic {
+            if last.as_bytes() == name.to_bytes() {
+                return last.clone();
+            }
         }
-        let topic: Arc<str> = name.into();
-        self.topics.insert(name.to_string(), topic.clone());
+        let name = message.topic();
+        let topic = match self.topics.get(name) {
+            Some(topic) => topic.clone(),
+            None => {
+                let topic: Arc<str> = name.into();
+                self.topics.insert(name.to_string(), topic.clone());
+                topic
+            }
+        };
+        self.last_topic = Some(topic.clone());
         topic
     }
 }
