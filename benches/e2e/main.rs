@@ -16,9 +16,10 @@
 //! `E2E_ONLY=local` runs only the paths whose label contains `local` (the
 //! bare loop always runs); a count of 0 skips that part (`E2E_RECORDS=0`,
 //! `E2E_TANSU_RECORDS=0`, `E2E_CSV_RECORDS=0`);
-//! `E2E_WRAP="perf record -g -o /tmp/p.data"` runs every streamlake path
-//! under that command (to profile exactly what is measured; the numbers
-//! then include the wrapper).
+//! `E2E_WRAP="perf record -g -o /tmp/p.data"` runs every path, the bare
+//! loop too, under that command (to profile exactly what is measured, or
+//! to run both sides of a ratio with another allocator preloaded; the
+//! numbers then include the wrapper).
 //!
 //! Every path runs in its own process (the release build of the
 //! examples), so that its CPU time (user + sys, from `wait4`) and its peak

@@ -55,7 +55,8 @@ pub(crate) fn kafka_paths(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     let bare = std::env::current_exe().unwrap();
-    let bare_run = measure(Command::new(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
+    let bare_run =
+        measure(streamlake_command(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
     rows.push(bare_run.row(broker, "bare rdkafka consume loop".into(), 0.0, true));
     let mut paths = vec![
         ("local", "jsonl", "none"),
