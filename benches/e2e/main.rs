@@ -107,7 +107,7 @@ fn selected(label: &str) -> bool {
 }
 
 /// A command running `program`, under `E2E_WRAP` when that is set.
-fn streamlake_command(program: &Path) -> Command {
+fn wrapped_command(program: &Path) -> Command {
     let wrap = std::env::var("E2E_WRAP").unwrap_or_default();
     let mut words = wrap.split_whitespace();
     match words.next() {

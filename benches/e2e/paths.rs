@@ -10,7 +10,7 @@ use streamlake::StockTicks;
 use crate::measure::{Measured, measure};
 use crate::rounds::Round;
 use crate::table::Row;
-use crate::{IDLE_EXIT_SECS, cargo_env, s3, selected, streamlake_command};
+use crate::{IDLE_EXIT_SECS, cargo_env, s3, selected, wrapped_command};
 
 /// The release builds of the two example programs.
 pub(crate) struct Examples {
@@ -56,7 +56,7 @@ pub(crate) fn kafka_paths(
     let mut rows = Vec::new();
     let bare = std::env::current_exe().unwrap();
     let bare_run =
-        measure(streamlake_command(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
+        measure(wrapped_command(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
     rows.push(bare_run.row(broker, "bare rdkafka consume loop".into(), 0.0, true));
     let mut paths = vec![
         ("local", "jsonl", "none"),
@@ -83,7 +83,7 @@ pub(crate) fn kafka_paths(
             "local" => round.dir.join(&name).display().to_string(),
             _ => format!("s3://lake/{name}"),
         };
-        let mut command = streamlake_command(&examples.kafka_to_lake);
+        let mut command = wrapped_command(&examples.kafka_to_lake);
         command
             .args(["--brokers", brokers, "--topic", "stock"])
             .args(["--group", &name, "--lake", &lake])
@@ -133,7 +133,7 @@ pub(crate) fn bulk_paths(n: u64, csv: &Path, examples: &Examples, dir: &Path) ->
     }
     let lake = dir.join("bulk-lake");
     let measured = measure(
-        streamlake_command(&examples.csv_to_lake)
+        wrapped_command(&examples.csv_to_lake)
             .args([
                 "--csv",
                 csv.to_str().unwrap(),

@@ -168,8 +168,8 @@ impl Buffer {
     /// JSON Lines text of its records as they are, in order.
     /// (One pass over the object when asked, not a look at every record
     /// as it comes.)
-    pub(crate) fn single_lines(&self) -> Option<Vec<Bytes>> {
-        let chunks = &self.filled;
+    pub(crate) fn single_lines(&self) -> Option<&[Bytes]> {
+        let chunks = &self.filled[..];
         let line_feeds: usize = chunks
             .iter()
             .map(|chunk| memchr::memchr_iter(b'\n', chunk).count())
@@ -179,7 +179,7 @@ impl Buffer {
             && chunks
                 .iter()
                 .all(|chunk| memchr::memchr(b'\r', chunk).is_none());
-        one_line_each.then(|| chunks.clone())
+        one_line_each.then_some(chunks)
     }
 
     /// The records, their values slices of the sealed chunks (of a copy

@@ -77,7 +77,7 @@ fn encode_object(
     };
     let (encoded, first_offset, records) = match (lines, buffer.first_offset()) {
         (Some(lines), Some(first_offset)) => {
-            (lines.into_iter().collect(), first_offset, buffer.len())
+            (lines.iter().cloned().collect(), first_offset, buffer.len())
         }
         _ => match encode_records(encoder, path, buffer.records(), refused)? {
             Some((encoded, first_offset, records)) => (encoded.into(), first_offset, records),

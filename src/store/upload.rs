@@ -106,7 +106,8 @@ async fn check_then_put(
         .put_multipart(key)
         .await
         .map_err(|e| lake.store_error("multipart upload", key, e))?;
-    let parts: Vec<_> = (in_parts(&bytes, part_size).into_iter())
+    let parts: Vec<_> = in_parts(&bytes, part_size)
+        .into_iter()
         .map(|part| upload.put_part(part))
         .collect();
     let uploaded = futures::stream::iter(parts)
