@@ -236,7 +236,7 @@ pub(super) fn run(
         } else if !paused {
             if held_since.get_or_insert_with(Instant::now).elapsed() < PAUSE_AFTER {
                 std::thread::park_timeout(Duration::from_millis(50));
-                match hand_over(&consumer, &events, batch_size) {
+                match hand_over(&consumer, &events, batch_size, &mut messages) {
                     Some(left) => (channel_full, waiting) = left,
                     None => return, // the source was dropped
                 }
@@ -276,7 +276,7 @@ pub(super) fn run(
             None if waiting == 0 => note_skips(&consumer, last_polled.all()),
             None => {}
         }
-        match hand_over(&consumer, &events, batch_size) {
+        match hand_over(&consumer, &events, batch_size, &mut messages) {
             Some(left) => (channel_full, waiting) = left,
             None => return, // the source was dropped
         }
@@ -298,11 +298,13 @@ pub(super) fn run(
 /// Hands pending records to the pipeline in batches while the channel has
 /// room: whether it is full now and how many records still wait, or
 /// `None` once the source is dropped. A batch is taken out of `pending`
-/// only with a slot reserved for it.
+/// only with a slot reserved for it; the records polled after it get
+/// their topic's name anew ([`Messages::next_batch`]).
 fn hand_over(
     consumer: &BaseConsumer<SourceContext>,
     events: &mpsc::Sender<Event>,
     batch_size: usize,
+    messages: &mut Messages,
 ) -> Option<(bool, usize)> {
     let mut pending = consumer.context().pending.lock().expect("pending poisoned");
     loop {
@@ -315,6 +317,7 @@ fn hand_over(
             Err(TrySendError::Closed(())) => return None,
         };
         permit.send(Event::Records(take_batch(&mut pending, batch_size)));
+        messages.next_batch();
     }
 }
 
