@@ -157,6 +157,11 @@ impl Batcher {
         self.buffered_bytes
     }
 
+    /// Whether an open group ends at a boundary an earlier run recorded.
+    pub(crate) fn is_replaying(&self) -> bool {
+        self.replaying > 0
+    }
+
     /// Whether the open group of `sp` ends before `offset` (at a recorded
     /// boundary that was never reached).
     pub(crate) fn ends_before(&self, sp: &SourcePartition, offset: i64) -> bool {

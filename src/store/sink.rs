@@ -110,38 +110,66 @@ impl LakeSink {
         self.batcher.buffered_bytes()
     }
 
+    /// Accepts `record` when that needs no I/O: its group is open and takes
+    /// it (no rotation, no recorded boundary), or it has no partition path
+    /// and is rejected. Otherwise gives it back as it came, nothing
+    /// changed, for [`accept`](Self::accept). The common case, without the
+    /// state of an `async` call for every record.
+    fn accept_at_once(
+        &mut self,
+        record: Record,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Option<Record>> {
+        if self.batcher.is_replaying() {
+            return Ok(Some(record));
+        }
+        let sp = record.position.source_partition();
+        let offset = record.position.offset;
+        let Some(accepted) = self.accepted.get_mut(&sp) else {
+            return Ok(Some(record));
+        };
+        if offset <= accepted.last_offset {
+            return Ok(Some(record)); // `accept` says what is wrong
+        }
+        let path_fits = accepted.path_fits;
+        let before = std::mem::replace(&mut accepted.last_offset, offset);
+        let mut path = std::mem::take(&mut self.path);
+        let given_back = match self.route_into(&sp, &record, path_fits, &mut path) {
+            Err(reason) => {
+                self.reject_unrouted(&sp, record, reason, rejected);
+                None
+            }
+            Ok(()) => match self.batcher.offer(&sp, record, &path) {
+                Offer::Joined { at_boundary } => {
+                    debug_assert!(!at_boundary, "a boundary without a replay");
+                    None
+                }
+                Offer::Open(record) | Offer::Close(record) => Some(record),
+            },
+        };
+        self.path = path;
+        if given_back.is_some() {
+            if let Some(accepted) = self.accepted.get_mut(&sp) {
+                accepted.last_offset = before;
+            }
+        }
+        Ok(given_back)
+    }
+
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
         let sp = record.position.source_partition();
         let path_fits = self.advance(&sp, &record.position)?;
         if self.batcher.ends_before(&sp, record.position.offset) {
             self.close(&sp, rejected).await?;
         }
-        let template = &self.settings.template;
-        let fields = if self.settings.encoder.checks_values() {
-            template.scan_fields(&record.value)
-        } else {
-            template.read_fields(&record.value)
-        };
         // Rendered into one buffer: a path is copied only when it starts
         // an object.
         let mut path = std::mem::take(&mut self.path);
-        let routed = fields
-            .and_then(|fields| template.render_into(&fields, record.timestamp, &mut path))
-            .and_then(|()| match self.key_too_long(&sp, &path, path_fits) {
-                Some(why) => Err(why),
-                None => Ok(()),
-            });
-        let path = match routed {
-            Ok(()) => path,
-            Err(reason) => {
-                self.path = path;
-                if let Some(offset) = self.batcher.pass_over(&sp, record.position.offset) {
-                    self.landing.passed(&sp, offset);
-                }
-                rejected.push(Rejected::new(record.position, record.value, reason));
-                return Ok(());
-            }
-        };
+        if let Err(reason) = self.route_into(&sp, &record, path_fits, &mut path) {
+            self.path = path;
+            self.reject_unrouted(&sp, record, reason, rejected);
+            return Ok(());
+        }
         let at_boundary = match self.batcher.offer(&sp, record, &path) {
             Offer::Joined { at_boundary } => at_boundary,
             Offer::Open(record) => {
@@ -159,6 +187,44 @@ impl LakeSink {
             self.close(&sp, rejected).await?;
         }
         self.keep_to_budget(rejected).await
+    }
+
+    /// Renders the partition path of `record` (of `sp`, whose paths up to
+    /// `path_fits` bytes always fit) into `path`, or says why it has none.
+    fn route_into(
+        &self,
+        sp: &SourcePartition,
+        record: &Record,
+        path_fits: usize,
+        path: &mut String,
+    ) -> std::result::Result<(), String> {
+        let template = &self.settings.template;
+        let fields = if self.settings.encoder.checks_values() {
+            template.scan_fields(&record.value)
+        } else {
+            template.read_fields(&record.value)
+        };
+        fields
+            .and_then(|fields| template.render_into(&fields, record.timestamp, path))
+            .and_then(|()| match self.key_too_long(sp, path, path_fits) {
+                Some(why) => Err(why),
+                None => Ok(()),
+            })
+    }
+
+    /// Rejects `record`, which has no partition path: its offset belongs
+    /// to the open group's range, or is passed at once.
+    fn reject_unrouted(
+        &mut self,
+        sp: &SourcePartition,
+        record: Record,
+        reason: String,
+        rejected: &mut Vec<Rejected>,
+    ) {
+        if let Some(offset) = self.batcher.pass_over(sp, record.position.offset) {
+            self.landing.passed(sp, offset);
+        }
+        rejected.push(Rejected::new(record.position, record.value, reason));
     }
 
     /// Past the memory cap, waits for commits in flight to free memory,
@@ -353,7 +419,11 @@ impl RecordSink for LakeSink {
         self.retry_failed(&mut rejected).await?;
         self.reap(&mut rejected)?;
         for record in records {
-            self.accept(record, &mut rejected).await?;
+            if let Some(record) = self.accept_at_once(record, &mut rejected)? {
+                self.accept(record, &mut rejected).await?;
+            } else if self.batcher.is_over_budget() {
+                self.keep_to_budget(&mut rejected).await?;
+            }
         }
         Ok(rejected)
     }
