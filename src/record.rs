@@ -60,7 +60,7 @@ pub(crate) type PartitionMap<V> =
 
 /// One partition of one stream: the unit that offsets are ordered and
 /// committed in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Eq, Hash, PartialOrd, Ord)]
 pub struct SourcePartition {
     /// Stream (topic, file or generator) name.
     pub stream: Arc<str>,
@@ -84,6 +84,16 @@ impl SourcePartition {
             partition: self.partition,
             offset,
         }
+    }
+}
+
+/// Equal when the partitions and the streams' names are: the names
+/// compared by address first (the records of a Kafka source's batch share
+/// theirs), by their text only when they are two copies.
+impl PartialEq for SourcePartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (Arc::ptr_eq(&self.stream, &other.stream) || self.stream == other.stream)
     }
 }
 
@@ -218,5 +228,24 @@ impl Record {
             .map(|h| h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
             .sum();
         OVERHEAD + self.value.len() + self.key.as_ref().map_or(0, Bytes::len) + headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_partitions_are_equal_by_name_and_partition_whether_shared_or_copied() {
+        let shared = SourcePartition::new("stock", 3);
+        let copied = SourcePartition::new("stock", 3);
+        assert!(!Arc::ptr_eq(&shared.stream, &copied.stream));
+        assert_eq!(shared, shared.clone());
+        assert_eq!(shared, copied);
+        assert_ne!(shared, SourcePartition::new("stock", 4));
+        assert_ne!(shared, SourcePartition::new("stocks", 3));
+        let mut map = PartitionMap::default();
+        map.insert(shared, 1);
+        assert_eq!(map.get(&copied), Some(&1));
     }
 }

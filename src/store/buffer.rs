@@ -109,8 +109,13 @@ impl Buffer {
             timestamp,
             position,
         } = record;
-        if self.source.is_none() {
-            self.source = Some(position.source_partition());
+        // The position's stream name (its count, an atomic operation) goes
+        // before the value is copied: after it, that operation would wait
+        // for the copy's stores to complete.
+        let offset = position.offset;
+        match self.source {
+            None => self.source = Some(position.source_partition()),
+            Some(_) => drop(position),
         }
         if let Some(ts) = timestamp {
             self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
@@ -123,7 +128,7 @@ impl Buffer {
         let extra = (key.is_some() || !headers.is_empty()).then(|| Box::new((key, headers)));
         self.slots.push(Slot {
             end,
-            offset: position.offset,
+            offset,
             timestamp,
             extra,
         });

@@ -61,6 +61,9 @@ pub struct LakeSink {
     stats: SinkStats,
     /// The buffer each record's partition path is rendered into.
     path: String,
+    /// The source partition of the last record accepted at once: the
+    /// next record's, nearly always (see [`LakeSink::source_of`]).
+    last_source: Option<SourcePartition>,
 }
 
 /// Per source partition: the last offset accepted, and the longest
@@ -97,6 +100,7 @@ impl LakeSink {
             landing: Landing::new(listener),
             stats: SinkStats::default(),
             path: String::new(),
+            last_source: None,
         }
     }
 
@@ -123,9 +127,36 @@ impl LakeSink {
         if self.batcher.is_replaying() {
             return Ok(Some(record));
         }
-        let sp = record.position.source_partition();
+        let sp = self.source_of(&record.position);
+        let accepted = self.accept_from_at_once(&sp, record, rejected);
+        self.last_source = Some(sp);
+        accepted
+    }
+
+    /// The source partition of `position`: the last record's when it is
+    /// the same, without taking another count of the stream's name (an
+    /// atomic operation for every record, twice).
+    fn source_of(&mut self, position: &Position) -> SourcePartition {
+        match self.last_source.take() {
+            Some(sp)
+                if sp.partition == position.partition
+                    && Arc::ptr_eq(&sp.stream, &position.stream) =>
+            {
+                sp
+            }
+            _ => position.source_partition(),
+        }
+    }
+
+    /// [`accept_at_once`](Self::accept_at_once) of a record of `sp`.
+    fn accept_from_at_once(
+        &mut self,
+        sp: &SourcePartition,
+        record: Record,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Option<Record>> {
         let offset = record.position.offset;
-        let Some(accepted) = self.accepted.get_mut(&sp) else {
+        let Some(accepted) = self.accepted.get_mut(sp) else {
             return Ok(Some(record));
         };
         if offset <= accepted.last_offset {
@@ -134,12 +165,12 @@ impl LakeSink {
         let path_fits = accepted.path_fits;
         let before = std::mem::replace(&mut accepted.last_offset, offset);
         let mut path = std::mem::take(&mut self.path);
-        let given_back = match self.route_into(&sp, &record, path_fits, &mut path) {
+        let given_back = match self.route_into(sp, &record, path_fits, &mut path) {
             Err(reason) => {
-                self.reject_unrouted(&sp, record, reason, rejected);
+                self.reject_unrouted(sp, record, reason, rejected);
                 None
             }
-            Ok(()) => match self.batcher.offer(&sp, record, &path) {
+            Ok(()) => match self.batcher.offer(sp, record, &path) {
                 Offer::Joined { at_boundary } => {
                     debug_assert!(!at_boundary, "a boundary without a replay");
                     None
@@ -149,7 +180,7 @@ impl LakeSink {
         };
         self.path = path;
         if given_back.is_some() {
-            if let Some(accepted) = self.accepted.get_mut(&sp) {
+            if let Some(accepted) = self.accepted.get_mut(sp) {
                 accepted.last_offset = before;
             }
         }
