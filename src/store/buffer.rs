@@ -84,14 +84,15 @@ impl Buffer {
     /// Adds `record` and returns the memory it added: the growth of the
     /// chunks and of the slot list (the list doubles, a new chunk is twice
     /// the last: up to half of them is room not yet used), and a key's and
-    /// headers' own allocations.
-    pub(crate) fn push_counted(&mut self, record: Record) -> usize {
+    /// headers' own allocations. The record's value, once copied, goes to
+    /// `spent` (see [`Batcher::drop_spent`](super::batch::Batcher::drop_spent)).
+    pub(crate) fn push_counted(&mut self, record: Record, spent: &mut Vec<Bytes>) -> usize {
         const EXTRA: usize = std::mem::size_of::<(Option<Bytes>, Headers)>();
         let before = self.capacity();
         // What the key and headers hold (the value is copied into the lines).
         let key_and_headers =
             record.size_hint() - std::mem::size_of::<Record>() - record.value.len();
-        self.push(record);
+        spent.push(self.copy_in(record));
         let extra = match self.slots.last().is_some_and(|s| s.extra.is_some()) {
             true => key_and_headers + EXTRA,
             false => 0,
@@ -100,6 +101,11 @@ impl Buffer {
     }
 
     pub(crate) fn push(&mut self, record: Record) {
+        self.copy_in(record);
+    }
+
+    /// Adds `record`, its value copied into the chunks: returns the value.
+    fn copy_in(&mut self, record: Record) -> Bytes {
         debug_assert!(!self.sealed, "a sealed buffer takes no records");
         self.bytes += data_bytes(&record);
         let Record {
@@ -132,6 +138,7 @@ impl Buffer {
             timestamp,
             extra,
         });
+        value
     }
 
     /// Room for a line of `line` bytes in the chunk being filled: grown in
@@ -306,14 +313,14 @@ mod tests {
         const SLOT: usize = std::mem::size_of::<Slot>();
         let mut buffer = Buffer::default();
         let plain = Record::new(Position::new("t", 0, 0), "x".repeat(100));
-        let counted = buffer.push_counted(plain);
+        let counted = buffer.push_counted(plain, &mut Vec::new());
         assert_eq!(
             counted,
             buffer.filling.capacity() + buffer.slots.capacity() * SLOT
         );
         let keyed = Record::new(Position::new("t", 0, 1), "y").with_key("key");
         let before = (buffer.filling.capacity(), buffer.slots.capacity());
-        let counted = buffer.push_counted(keyed);
+        let counted = buffer.push_counted(keyed, &mut Vec::new());
         let growth =
             (buffer.filling.capacity() - before.0) + (buffer.slots.capacity() - before.1) * SLOT;
         let extra = std::mem::size_of::<(Option<Bytes>, Headers)>();
@@ -333,8 +340,10 @@ mod tests {
                 "x".repeat(offset % 700)
             );
             expected.push(value.clone());
-            counted +=
-                buffer.push_counted(Record::new(Position::new("t", 0, offset as i64), value));
+            counted += buffer.push_counted(
+                Record::new(Position::new("t", 0, offset as i64), value),
+                &mut Vec::new(),
+            );
             if buffer.filling.capacity() >= GROWS_IN_PLACE_UNTIL && buffer.filled.is_empty() {
                 previous_lines = buffer.filling.as_ptr();
             }

@@ -456,6 +456,7 @@ impl RecordSink for LakeSink {
                 self.keep_to_budget(&mut rejected).await?;
             }
         }
+        self.batcher.drop_spent();
         Ok(rejected)
     }
 
