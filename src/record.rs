@@ -60,7 +60,7 @@ pub(crate) type PartitionMap<V> =
 
 /// One partition of one stream: the unit that offsets are ordered and
 /// committed in.
-#[derive(Clone, Debug, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Eq, PartialOrd, Ord)]
 pub struct SourcePartition {
     /// Stream (topic, file or generator) name.
     pub stream: Arc<str>,
@@ -94,6 +94,14 @@ impl PartialEq for SourcePartition {
     fn eq(&self, other: &Self) -> bool {
         self.partition == other.partition
             && (Arc::ptr_eq(&self.stream, &other.stream) || self.stream == other.stream)
+    }
+}
+
+/// Hashes what [`PartialEq`] compares: the name's text and the partition.
+impl std::hash::Hash for SourcePartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.stream.hash(state);
+        self.partition.hash(state);
     }
 }
 

@@ -100,6 +100,8 @@ impl Buffer {
         (self.capacity() - before) + extra
     }
 
+    /// Adds `record`, its value dropped at once (tests' shorthand).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, record: Record) {
         self.copy_in(record);
     }
