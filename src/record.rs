@@ -77,6 +77,13 @@ impl SourcePartition {
         }
     }
 
+    /// Whether `position` is in this partition with this very copy of the
+    /// stream's name: a check that reads neither name (what a cache of
+    /// the last record's partition needs; a copy of the name is a miss).
+    pub(crate) fn holds_by_address(&self, position: &Position) -> bool {
+        self.partition == position.partition && Arc::ptr_eq(&self.stream, &position.stream)
+    }
+
     /// The position of `offset` inside this partition.
     pub fn at(&self, offset: i64) -> Position {
         Position {

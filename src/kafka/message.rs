@@ -155,9 +155,7 @@ impl LastPolled {
     /// A record polled at `at`.
     pub(super) fn note(&mut self, at: &Position) {
         match &mut self.run {
-            Some((sp, offset))
-                if sp.partition == at.partition && Arc::ptr_eq(&sp.stream, &at.stream) =>
-            {
+            Some((sp, offset)) if sp.holds_by_address(at) => {
                 *offset = at.offset;
             }
             run => {

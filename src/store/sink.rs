@@ -138,12 +138,7 @@ impl LakeSink {
     /// atomic operation for every record, twice).
     fn source_of(&mut self, position: &Position) -> SourcePartition {
         match self.last_source.take() {
-            Some(sp)
-                if sp.partition == position.partition
-                    && Arc::ptr_eq(&sp.stream, &position.stream) =>
-            {
-                sp
-            }
+            Some(sp) if sp.holds_by_address(position) => sp,
             _ => position.source_partition(),
         }
     }
@@ -218,6 +213,23 @@ impl LakeSink {
             self.close(&sp, rejected).await?;
         }
         self.keep_to_budget(rejected).await
+    }
+
+    /// Accepts each record in turn: at once when it needs no I/O, else
+    /// through [`accept`](Self::accept).
+    async fn accept_all(
+        &mut self,
+        records: Vec<Record>,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<()> {
+        for record in records {
+            if let Some(record) = self.accept_at_once(record, rejected)? {
+                self.accept(record, rejected).await?;
+            } else if self.batcher.is_over_budget() {
+                self.keep_to_budget(rejected).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Renders the partition path of `record` (of `sp`, whose paths up to
@@ -449,15 +461,10 @@ impl RecordSink for LakeSink {
         let mut rejected = Vec::new();
         self.retry_failed(&mut rejected).await?;
         self.reap(&mut rejected)?;
-        for record in records {
-            if let Some(record) = self.accept_at_once(record, &mut rejected)? {
-                self.accept(record, &mut rejected).await?;
-            } else if self.batcher.is_over_budget() {
-                self.keep_to_budget(&mut rejected).await?;
-            }
-        }
+        let accepted = self.accept_all(records, &mut rejected).await;
+        // Also when a record failed: nothing of the batch is kept past it.
         self.batcher.drop_spent();
-        Ok(rejected)
+        accepted.map(|()| rejected)
     }
 
     async fn flush(&mut self) -> Result<Vec<Rejected>> {
