@@ -18,6 +18,8 @@ mod consumer;
 mod group;
 mod liveness;
 mod message;
+mod message_queue;
+mod reader;
 mod rebalance;
 mod sink;
 mod source;

@@ -7,7 +7,7 @@
 //! membership and rebalances are served without buffering without bound.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
@@ -16,9 +16,10 @@ use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::statistics::{ConsumerGroup, Statistics};
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 
-use super::message::{LastPolled, Messages};
+use super::message_queue::MessageQueue;
+use super::reader::Reader;
 use crate::record::{PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 
@@ -56,6 +57,9 @@ pub(super) struct SourceContext {
     pub(super) events: mpsc::Sender<Event>,
     /// Records polled but not yet handed over.
     pub(super) pending: Mutex<VecDeque<Polled>>,
+    /// The polling thread's queue, which assigned partitions forward their
+    /// messages to (null when the thread does not run).
+    pub(super) message_queue: AtomicPtr<rdkafka::bindings::rd_kafka_queue_t>,
     pub(super) revoke_timeout: Duration,
     /// Set when partitions were added: a paused consumer pauses them too
     /// (incremental rebalancing adds partitions without resuming the rest).
@@ -84,6 +88,7 @@ impl SourceContext {
         Self {
             events,
             pending: Mutex::new(VecDeque::new()),
+            message_queue: AtomicPtr::new(std::ptr::null_mut()),
             revoke_timeout,
             assigned: AtomicBool::new(false),
             holding: tokio::sync::watch::Sender::new(0),
@@ -223,8 +228,11 @@ pub(super) fn run(
     const HOLD_AT: usize = 4;
     const PAUSE_AFTER: Duration = Duration::from_secs(5);
     let events = consumer.context().events.clone();
-    let mut messages = Messages::new(read_headers);
-    let mut last_polled = LastPolled::default();
+    let mut reader = Reader::new(
+        MessageQueue::new(consumer.clone()),
+        read_headers,
+        batch_size,
+    );
     let (mut paused, mut channel_full) = (false, false);
     let mut held_since: Option<Instant> = None;
     // Records in `pending` when this thread last looked (it alone adds
@@ -236,7 +244,7 @@ pub(super) fn run(
         } else if !paused {
             if held_since.get_or_insert_with(Instant::now).elapsed() < PAUSE_AFTER {
                 std::thread::park_timeout(Duration::from_millis(50));
-                match hand_over(&consumer, &events, batch_size, &mut messages) {
+                match reader.hand_over(&consumer, &events, batch_size) {
                     Some(left) => (channel_full, waiting) = left,
                     None => return, // the source was dropped
                 }
@@ -253,30 +261,20 @@ pub(super) fn run(
             (_, false, true) => Duration::from_millis(2),
             _ => Duration::ZERO,
         };
-        match consumer.poll(timeout) {
-            Some(Ok(message)) => {
-                let record = messages.record(&message);
-                last_polled.note(position(&record));
-                let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-                pending.push_back(record);
-                waiting = pending.len();
-                drop(pending);
-                if waiting < batch_size && !channel_full {
-                    continue;
-                }
-            }
-            Some(Err(e)) => {
-                tracing::warn!("kafka consumer: {e}");
-                if is_fatal(&e) && events.blocking_send(Event::Error(e)).is_err() {
-                    return;
-                }
-            }
-            // Caught up (a blocking poll found nothing), not merely between
-            // two fetches.
-            None if waiting == 0 => note_skips(&consumer, last_polled.all()),
-            None => {}
+        let got;
+        match reader.read(&consumer, &events, timeout, batch_size) {
+            Some(read) => (got, waiting) = read,
+            None => return, // the source was dropped
         }
-        match hand_over(&consumer, &events, batch_size, &mut messages) {
+        if got > 0 && waiting < batch_size && !channel_full {
+            continue;
+        }
+        // Caught up (a blocking read found nothing), not merely between
+        // two fetches.
+        if got == 0 && waiting == 0 {
+            note_skips(&consumer, reader.last_polled());
+        }
+        match reader.hand_over(&consumer, &events, batch_size) {
             Some(left) => (channel_full, waiting) = left,
             None => return, // the source was dropped
         }
@@ -293,45 +291,6 @@ pub(super) fn run(
             paused = false;
         }
     }
-}
-
-/// Hands pending records to the pipeline in batches while the channel has
-/// room: whether it is full now and how many records still wait, or
-/// `None` once the source is dropped. A batch is taken out of `pending`
-/// only with a slot reserved for it; the records polled after it get
-/// their topic's name anew ([`Messages::next_batch`]).
-fn hand_over(
-    consumer: &BaseConsumer<SourceContext>,
-    events: &mpsc::Sender<Event>,
-    batch_size: usize,
-    messages: &mut Messages,
-) -> Option<(bool, usize)> {
-    let mut pending = consumer.context().pending.lock().expect("pending poisoned");
-    loop {
-        if pending.is_empty() {
-            return Some((false, 0));
-        }
-        let permit = match events.try_reserve() {
-            Ok(permit) => permit,
-            Err(TrySendError::Full(())) => return Some((true, pending.len())),
-            Err(TrySendError::Closed(())) => return None,
-        };
-        permit.send(Event::Records(take_batch(&mut pending, batch_size)));
-        messages.next_batch();
-    }
-}
-
-/// The first `batch_size` records of `pending`: all of them (the usual
-/// case, no copy unless earlier batches were taken from its front:
-/// `pending` starts anew with room for as many), or the first ones moved
-/// out (a queue: the records behind them stay where they are, where a
-/// list moved them all forward for every batch taken).
-fn take_batch(pending: &mut VecDeque<Polled>, batch_size: usize) -> Vec<Polled> {
-    if pending.len() <= batch_size {
-        let room = pending.len();
-        return std::mem::replace(pending, VecDeque::with_capacity(room)).into();
-    }
-    pending.drain(..batch_size).collect()
 }
 
 /// Caught up (nothing polled): where the consumer's position is past the
@@ -376,38 +335,5 @@ fn set_paused(consumer: &BaseConsumer<SourceContext>, pause: bool) {
             "cannot {} partitions: {e}",
             if pause { "pause" } else { "resume" }
         ),
-    }
-}
-
-fn is_fatal(e: &rdkafka::error::KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            C::Fatal
-                | C::UnknownTopicOrPartition
-                | C::TopicAuthorizationFailed
-                | C::GroupAuthorizationFailed
-        )
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::Record;
-
-    #[test]
-    fn batches_are_taken_from_the_front_in_order() {
-        let polled = |offset| Ok(Record::new(Position::new("t", 0, offset), "{}"));
-        let offsets =
-            |batch: &[Polled]| batch.iter().map(|p| position(p).offset).collect::<Vec<_>>();
-        let mut pending: VecDeque<Polled> = (0..5).map(polled).collect();
-        assert_eq!(offsets(&take_batch(&mut pending, 2)), [0, 1]);
-        assert_eq!(offsets(pending.make_contiguous()), [2, 3, 4]);
-        assert_eq!(offsets(&take_batch(&mut pending, 3)), [2, 3, 4]);
-        assert!(pending.is_empty());
-        pending.push_back(polled(5));
-        assert_eq!(offsets(&take_batch(&mut pending, 3)), [5]);
     }
 }

@@ -7,9 +7,9 @@ use std::ffi::CStr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rdkafka::message::{BorrowedMessage, Message};
 
 use super::consumer::Polled;
+use super::message_queue::NativeMessage;
 use crate::record::{Headers, PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 
@@ -49,13 +49,13 @@ impl Messages {
     /// The message as a record (with its headers when asked), or rejected
     /// (with its bytes) when it cannot be one: a header whose key is not
     /// UTF-8.
-    pub(super) fn record(&mut self, message: &BorrowedMessage<'_>) -> Polled {
+    pub(super) fn record(&mut self, message: NativeMessage<'_>) -> Polled {
         let position = Position {
-            stream: self.topic(message),
+            stream: self.topic_named(message.topic()),
             partition: message.partition(),
             offset: message.offset(),
         };
-        let value = self.payloads.copy(message.payload().unwrap_or_default());
+        let value = self.payloads.copy(message.payload());
         let headers = match self.read_headers.then(|| headers_of(message)) {
             None => Headers::new(),
             Some(Ok(headers)) => headers,
@@ -65,7 +65,7 @@ impl Messages {
             key: message.key().map(Bytes::copy_from_slice),
             value,
             headers,
-            timestamp: message.timestamp().to_millis(),
+            timestamp: message.timestamp(),
             position,
         })
     }
@@ -75,15 +75,6 @@ impl Messages {
     pub(super) fn next_batch(&mut self) {
         self.topics.clear();
         self.last_topic = None;
-    }
-
-    /// The message's topic name.
-    fn topic(&mut self, message: &BorrowedMessage<'_>) -> Arc<str> {
-        // SAFETY: the message holds a reference to its topic handle, whose
-        // name (a NUL-terminated string) lives as long as the handle.
-        let name =
-            unsafe { CStr::from_ptr(rdkafka::bindings::rd_kafka_topic_name(message.topic_ptr())) };
-        self.topic_named(name)
     }
 
     /// The topic named `name`: the last message's when the bytes are the
@@ -178,11 +169,11 @@ impl LastPolled {
 /// The message's headers. rdkafka's own iterator panics on a key that is
 /// not UTF-8 (any non-Java producer can send one), so they are read here
 /// from librdkafka directly.
-fn headers_of(message: &BorrowedMessage<'_>) -> std::result::Result<Headers, String> {
+fn headers_of(message: NativeMessage<'_>) -> std::result::Result<Headers, String> {
     use rdkafka::bindings as rd;
     let mut headers = Headers::new();
     let mut native = std::ptr::null_mut();
-    // SAFETY: the message pointer is valid while `message` is borrowed;
+    // SAFETY: the message pointer is valid while `message` is;
     // librdkafka keeps the headers with the message.
     let err = unsafe { rd::rd_kafka_message_headers(message.ptr(), &mut native) };
     if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {

@@ -23,6 +23,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::consumer::{Event, SourceContext, names, partitions, position};
+use super::message_queue::forward_partitions;
 use crate::record::Position;
 
 /// How long the group's committed offsets may take to arrive.
@@ -45,6 +46,7 @@ impl ConsumerContext for SourceContext {
         let (rebalance, result) = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let resumed = self.start_after_durable(consumer, list);
+                forward_partitions(consumer, &self.message_queue, list);
                 self.pre_rebalance(consumer, &Rebalance::Assign(list));
                 let result = if cooperative {
                     consumer.incremental_assign(list)
