@@ -213,3 +213,84 @@ fn bytes<'a>(ptr: *mut std::ffi::c_void, len: usize) -> &'a [u8] {
     // SAFETY: librdkafka's payload and key are `len` bytes at `ptr`.
     unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use rdkafka::Offset;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    use super::*;
+    use crate::kafka::MockKafka;
+
+    #[test]
+    fn forwarded_partitions_arrive_in_batches_in_order_and_not_on_the_consumer_queue() {
+        let mock = MockKafka::start().unwrap();
+        mock.create_topic("t", 2).unwrap();
+        let producer: BaseProducer = mock.config().client_config().create().unwrap();
+        for i in 0..200 {
+            let payload = i.to_string();
+            let record = BaseRecord::<(), str>::to("t")
+                .partition(i % 2)
+                .payload(&payload);
+            producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+
+        let (events, _events) = tokio::sync::mpsc::channel(1);
+        let context = SourceContext::new(events, Duration::from_secs(1));
+        let consumer: BaseConsumer<SourceContext> = mock
+            .config()
+            .client_config()
+            .set("group.id", "forwarding")
+            .create_with_context(context)
+            .unwrap();
+        let consumer = Arc::new(consumer);
+        let mut queue = MessageQueue::new(consumer.clone());
+        let mut list = TopicPartitionList::new();
+        for partition in 0..2 {
+            list.add_partition_offset("t", partition, Offset::Beginning)
+                .unwrap();
+        }
+        forward_partitions(&consumer, &consumer.context().message_queue, &list);
+        consumer.assign(&list).unwrap();
+
+        let mut read: Vec<(i32, i64, String)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while read.len() < 200 {
+            assert!(Instant::now() < deadline, "{} of 200 read", read.len());
+            assert!(
+                consumer.poll(Duration::ZERO).is_none(),
+                "a message or event on the consumer queue"
+            );
+            let got = queue.take(Duration::from_millis(100), 64, |message| {
+                assert!(message.error().is_none(), "{:?}", message.error());
+                assert_eq!(message.topic(), c"t");
+                let payload = String::from_utf8(message.payload().to_vec()).unwrap();
+                read.push((message.partition(), message.offset(), payload));
+            });
+            assert!(got <= 64);
+        }
+        for partition in 0..2 {
+            let offsets: Vec<i64> = read
+                .iter()
+                .filter(|(p, _, _)| *p == partition)
+                .map(|(_, offset, _)| *offset)
+                .collect();
+            assert_eq!(
+                offsets,
+                (0..100).collect::<Vec<_>>(),
+                "partition {partition}"
+            );
+        }
+        let values = |p: i32| -> Vec<String> {
+            read.iter()
+                .filter(|(q, _, _)| *q == p)
+                .map(|(_, _, v)| v.clone())
+                .collect()
+        };
+        let expected: Vec<String> = (0..100).map(|i| (2 * i).to_string()).collect();
+        assert_eq!(values(0), expected);
+    }
+}
