@@ -13,6 +13,10 @@
 //! E2E_RECORDS=1000000 E2E_TANSU_RECORDS=200000 E2E_CSV_RECORDS=980000 cargo bench ...
 //! ```
 //!
+//! A second baseline row, the bare batch loop, reads with librdkafka's
+//! batch consume as streamlake's source does: the tighter bound, shown
+//! with its ratio to the first.
+//!
 //! `E2E_ONLY=local` runs only the paths whose label contains `local` (the
 //! bare loop always runs); a count of 0 skips that part (`E2E_RECORDS=0`,
 //! `E2E_TANSU_RECORDS=0`, `E2E_CSV_RECORDS=0`);
@@ -122,8 +126,9 @@ fn wrapped_command(program: &Path) -> Command {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--bare") {
-        return bare_loop(&args[2], &args[3], args[4].parse().unwrap());
+    if let Some(mode @ ("--bare" | "--bare-batch")) = args.get(1).map(String::as_str) {
+        let batches = mode == "--bare-batch";
+        return bare_loop(&args[2], &args[3], args[4].parse().unwrap(), batches);
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let examples = build_examples();

@@ -58,6 +58,12 @@ pub(crate) fn kafka_paths(
     let bare_run =
         measure(wrapped_command(&bare).args(["--bare", brokers, "stock", &n.to_string()]));
     rows.push(bare_run.row(broker, "bare rdkafka consume loop".into(), 0.0, true));
+    let label = "bare librdkafka batch loop";
+    if selected(label) {
+        let args = ["--bare-batch", brokers, "stock", &n.to_string()];
+        let batch_run = measure(wrapped_command(&bare).args(args));
+        rows.push(batch_run.row(broker, label.into(), 0.0, false));
+    }
     let mut paths = vec![
         ("local", "jsonl", "none"),
         ("local", "jsonl", "gzip"),
