@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::BorrowedMessage;
 use streamlake::kafka::{KafkaConfig, KafkaSink};
 use streamlake::{Pipeline, StockTicks};
 
@@ -35,26 +37,38 @@ pub(crate) fn bare_loop(brokers: &str, topic: &str, n: u64, batches: bool) {
             Instant::now() < deadline,
             "bare loop: {seen} of {n} after 600 s"
         );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => {
-                seen += 1;
-                let now = Instant::now();
-                flowing.get_or_insert((now, now)).1 = now;
+        let polled = consumer.poll(Duration::from_millis(100));
+        if let Some(p) = count(polled, &mut seen, &mut flowing) {
+            at_end.insert(p);
+            // Asked only at an end of partition: the assignment is a
+            // call into librdkafka, not free per message.
+            let assigned = consumer.assignment().map_or(0, |a| a.count());
+            if at_end.len() == assigned {
+                break;
             }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-                // Asked only at an end of partition: the assignment is a
-                // call into librdkafka, not free per message.
-                let assigned = consumer.assignment().map_or(0, |a| a.count());
-                if at_end.len() == assigned {
-                    break;
-                }
-            }
-            Some(Err(e)) => panic!("bare loop: {e}"),
-            None => {}
         }
     }
     summary(seen, flowing);
+}
+
+/// Counts what `poll` returned: a message read, or the partition whose
+/// end it reached (returned).
+fn count(
+    polled: Option<KafkaResult<BorrowedMessage<'_>>>,
+    seen: &mut u64,
+    flowing: &mut Option<(Instant, Instant)>,
+) -> Option<i32> {
+    match polled {
+        Some(Ok(_)) => {
+            *seen += 1;
+            let now = Instant::now();
+            flowing.get_or_insert((now, now)).1 = now;
+            None
+        }
+        Some(Err(KafkaError::PartitionEOF(p))) => Some(p),
+        Some(Err(e)) => panic!("bare loop: {e}"),
+        None => None,
+    }
 }
 
 /// What a consume loop read, in the examples' summary lines.
@@ -83,15 +97,9 @@ fn batch_loop(consumer: &BaseConsumer, topic: &str, n: u64) {
             Instant::now() < deadline,
             "batch loop: no partitions after 600 s"
         );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => {
-                seen += 1;
-                let now = Instant::now();
-                flowing.get_or_insert((now, now)).1 = now;
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => _ = at_end.insert(p),
-            Some(Err(e)) => panic!("batch loop: {e}"),
-            None => {}
+        let polled = consumer.poll(Duration::from_millis(100));
+        if let Some(p) = count(polled, &mut seen, &mut flowing) {
+            at_end.insert(p);
         }
     }
     // SAFETY: the queue handle is released before the consumer, and each
