@@ -42,10 +42,6 @@ pub(super) struct MessageQueue {
     taken: Vec<*mut rd::rd_kafka_message_t>,
 }
 
-// SAFETY: librdkafka's queues are thread-safe; the messages in `taken` are
-// owned by this queue only between a read and their release in `take`.
-unsafe impl Send for MessageQueue {}
-
 impl MessageQueue {
     /// A queue for `consumer`'s messages, registered with its context.
     pub(super) fn new(consumer: Arc<BaseConsumer<SourceContext>>) -> Self {
