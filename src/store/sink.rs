@@ -61,9 +61,10 @@ pub struct LakeSink {
     stats: SinkStats,
     /// The buffer each record's partition path is rendered into.
     path: String,
-    /// The source partition of the last record accepted at once: the
-    /// next record's, nearly always (see [`LakeSink::source_of`]).
-    last_source: Option<SourcePartition>,
+    /// The source partition of the last record accepted at once, with
+    /// the name as that record carried it: the next record's, nearly
+    /// always (see [`LakeSink::source_of`]).
+    last_source: Option<(Arc<str>, SourcePartition)>,
 }
 
 /// Per source partition: the last offset accepted, and the longest
@@ -127,19 +128,37 @@ impl LakeSink {
         if self.batcher.is_replaying() {
             return Ok(Some(record));
         }
-        let sp = self.source_of(&record.position);
+        let (name, sp) = self.source_of(&record.position);
         let accepted = self.accept_from_at_once(&sp, record, rejected);
-        self.last_source = Some(sp);
+        self.last_source = Some((name, sp));
         accepted
     }
 
-    /// The source partition of `position`: the last record's when it is
-    /// the same, without taking another count of the stream's name (an
-    /// atomic operation for every record, twice).
-    fn source_of(&mut self, position: &Position) -> SourcePartition {
+    /// The source partition of `position`, and its name as the position
+    /// holds it: the last record's when the same (by address), without
+    /// taking another count of the stream's name (an atomic operation for
+    /// every record, twice); else [`held`](Self::held), once a run.
+    fn source_of(&mut self, position: &Position) -> (Arc<str>, SourcePartition) {
         match self.last_source.take() {
-            Some(sp) if sp.holds_by_address(position) => sp,
-            _ => position.source_partition(),
+            Some((name, sp))
+                if sp.partition == position.partition && Arc::ptr_eq(&name, &position.stream) =>
+            {
+                (name, sp)
+            }
+            _ => (
+                position.stream.clone(),
+                self.held(position.source_partition()),
+            ),
+        }
+    }
+
+    /// `sp` named by the copy of its name the sink's maps hold, if they
+    /// hold it: each batch of a Kafka source names its topic anew, and a
+    /// lookup by another copy compares the text, by address this one.
+    fn held(&self, sp: SourcePartition) -> SourcePartition {
+        match self.accepted.get_key_value(&sp) {
+            Some((held, _)) => held.clone(),
+            None => sp,
         }
     }
 
@@ -183,7 +202,7 @@ impl LakeSink {
     }
 
     async fn accept(&mut self, record: Record, rejected: &mut Vec<Rejected>) -> Result<()> {
-        let sp = record.position.source_partition();
+        let sp = self.held(record.position.source_partition());
         let path_fits = self.advance(&sp, &record.position)?;
         if self.batcher.ends_before(&sp, record.position.offset) {
             self.close(&sp, rejected).await?;
