@@ -64,7 +64,7 @@ pub struct LakeSink {
     /// The source partition of the last record accepted at once, with
     /// the name as that record carried it: the next record's, nearly
     /// always (see [`LakeSink::source_of`]).
-    last_source: Option<(Arc<str>, SourcePartition)>,
+    last_source: Option<(SourcePartition, SourcePartition)>,
 }
 
 /// Per source partition: the last offset accepted, and the longest
@@ -128,27 +128,25 @@ impl LakeSink {
         if self.batcher.is_replaying() {
             return Ok(Some(record));
         }
-        let (name, sp) = self.source_of(&record.position);
+        let (carried, sp) = self.source_of(&record.position);
         let accepted = self.accept_from_at_once(&sp, record, rejected);
-        self.last_source = Some((name, sp));
+        self.last_source = Some((carried, sp));
         accepted
     }
 
-    /// The source partition of `position`, and its name as the position
-    /// holds it: the last record's when the same (by address), without
-    /// taking another count of the stream's name (an atomic operation for
-    /// every record, twice); else [`held`](Self::held), once a run.
-    fn source_of(&mut self, position: &Position) -> (Arc<str>, SourcePartition) {
+    /// The source partition of `position` as the position names it, and
+    /// as the sink's maps do: the last record's when the same (by
+    /// address), without taking another count of the stream's name (an
+    /// atomic operation for every record, twice); else
+    /// [`held`](Self::held), once a run.
+    fn source_of(&mut self, position: &Position) -> (SourcePartition, SourcePartition) {
         match self.last_source.take() {
-            Some((name, sp))
-                if sp.partition == position.partition && Arc::ptr_eq(&name, &position.stream) =>
-            {
-                (name, sp)
+            Some((carried, sp)) if carried.holds_by_address(position) => (carried, sp),
+            _ => {
+                let carried = position.source_partition();
+                let sp = self.held(carried.clone());
+                (carried, sp)
             }
-            _ => (
-                position.stream.clone(),
-                self.held(position.source_partition()),
-            ),
         }
     }
 
