@@ -261,11 +261,10 @@ pub(super) fn run(
             (_, false, true) => Duration::from_millis(2),
             _ => Duration::ZERO,
         };
-        let got;
-        match reader.read(&consumer, &events, timeout, batch_size) {
-            Some(read) => (got, waiting) = read,
-            None => return, // the source was dropped
-        }
+        let Some((got, now_waiting)) = reader.read(&consumer, &events, timeout, batch_size) else {
+            return; // the source was dropped
+        };
+        waiting = now_waiting;
         if got > 0 && waiting < batch_size && !channel_full {
             continue;
         }

@@ -268,25 +268,17 @@ mod tests {
             });
             assert!(got <= 64);
         }
+        // Partition p holds the values p, p + 2, p + 4, ... at offsets 0, 1, 2, ...
         for partition in 0..2 {
-            let offsets: Vec<i64> = read
+            let of_partition: Vec<(i64, String)> = read
                 .iter()
                 .filter(|(p, _, _)| *p == partition)
-                .map(|(_, offset, _)| *offset)
+                .map(|(_, offset, value)| (*offset, value.clone()))
                 .collect();
-            assert_eq!(
-                offsets,
-                (0..100).collect::<Vec<_>>(),
-                "partition {partition}"
-            );
+            let expected: Vec<(i64, String)> = (0..100)
+                .map(|k| (k, (2 * k + i64::from(partition)).to_string()))
+                .collect();
+            assert_eq!(of_partition, expected, "partition {partition}");
         }
-        let values = |p: i32| -> Vec<String> {
-            read.iter()
-                .filter(|(q, _, _)| *q == p)
-                .map(|(_, _, v)| v.clone())
-                .collect()
-        };
-        let expected: Vec<String> = (0..100).map(|i| (2 * i).to_string()).collect();
-        assert_eq!(values(0), expected);
     }
 }
