@@ -30,15 +30,14 @@ pub(crate) fn bare_loop(brokers: &str, topic: &str, n: u64, batches: bool) {
     consumer.subscribe(&[topic]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut at_end = std::collections::BTreeSet::new();
-    let mut seen = 0u64;
-    let mut flowing: Option<(Instant, Instant)> = None;
-    while seen < n {
+    let mut read = Read::default();
+    while read.seen < n {
         assert!(
             Instant::now() < deadline,
-            "bare loop: {seen} of {n} after 600 s"
+            "bare loop: {} of {n} after 600 s",
+            read.seen
         );
-        let polled = consumer.poll(Duration::from_millis(100));
-        if let Some(p) = count(polled, &mut seen, &mut flowing) {
+        if let Some(p) = read.count(consumer.poll(Duration::from_millis(100))) {
             at_end.insert(p);
             // Asked only at an end of partition: the assignment is a
             // call into librdkafka, not free per message.
@@ -48,35 +47,48 @@ pub(crate) fn bare_loop(brokers: &str, topic: &str, n: u64, batches: bool) {
             }
         }
     }
-    summary(seen, flowing);
+    read.summary();
 }
 
-/// Counts what `poll` returned: a message read, or the partition whose
-/// end it reached (returned).
-fn count(
-    polled: Option<KafkaResult<BorrowedMessage<'_>>>,
-    seen: &mut u64,
-    flowing: &mut Option<(Instant, Instant)>,
-) -> Option<i32> {
-    match polled {
-        Some(Ok(_)) => {
-            *seen += 1;
-            let now = Instant::now();
-            flowing.get_or_insert((now, now)).1 = now;
-            None
-        }
-        Some(Err(KafkaError::PartitionEOF(p))) => Some(p),
-        Some(Err(e)) => panic!("bare loop: {e}"),
-        None => None,
+/// What a consume loop has read: how many messages, and when the first
+/// and the last came.
+#[derive(Default)]
+struct Read {
+    seen: u64,
+    flowing: Option<(Instant, Instant)>,
+}
+
+impl Read {
+    /// One more message read.
+    fn message(&mut self) {
+        self.seen += 1;
+        let now = Instant::now();
+        self.flowing.get_or_insert((now, now)).1 = now;
     }
-}
 
-/// What a consume loop read, in the examples' summary lines.
-fn summary(seen: u64, flowing: Option<(Instant, Instant)>) {
-    println!("records:  {seen} read");
-    let flowing = flowing.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
-    println!("time:     {flowing:.3}s flowing");
-    println!("memory:   {} MiB peak resident", peak_kib() / 1024);
+    /// Counts what `poll` returned: a message read, or the partition whose
+    /// end it reached (returned).
+    fn count(&mut self, polled: Option<KafkaResult<BorrowedMessage<'_>>>) -> Option<i32> {
+        match polled {
+            Some(Ok(_)) => {
+                self.message();
+                None
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => Some(p),
+            Some(Err(e)) => panic!("bare loop: {e}"),
+            None => None,
+        }
+    }
+
+    /// What the loop read, in the examples' summary lines.
+    fn summary(&self) {
+        println!("records:  {} read", self.seen);
+        let flowing = self
+            .flowing
+            .map_or(0.0, |(first, last)| (last - first).as_secs_f64());
+        println!("time:     {flowing:.3}s flowing");
+        println!("memory:   {} MiB peak resident", peak_kib() / 1024);
+    }
 }
 
 /// The tighter baseline: read with `rd_kafka_consume_batch_queue` from the
@@ -89,16 +101,14 @@ fn summary(seen: u64, flowing: Option<(Instant, Instant)>) {
 fn batch_loop(consumer: &BaseConsumer, topic: &str, n: u64) {
     use rdkafka::bindings as rd;
     consumer.subscribe(&[topic]).unwrap();
-    let (mut at_end, mut seen, mut bytes) = (std::collections::BTreeSet::new(), 0u64, 0usize);
-    let mut flowing: Option<(Instant, Instant)> = None;
+    let (mut at_end, mut read, mut bytes) = (std::collections::BTreeSet::new(), Read::default(), 0);
     let deadline = Instant::now() + Duration::from_secs(600);
     while consumer.assignment().map_or(0, |a| a.count()) == 0 {
         assert!(
             Instant::now() < deadline,
             "batch loop: no partitions after 600 s"
         );
-        let polled = consumer.poll(Duration::from_millis(100));
-        if let Some(p) = count(polled, &mut seen, &mut flowing) {
+        if let Some(p) = read.count(consumer.poll(Duration::from_millis(100))) {
             at_end.insert(p);
         }
     }
@@ -107,10 +117,11 @@ fn batch_loop(consumer: &BaseConsumer, topic: &str, n: u64) {
     let queue = unsafe { rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
     let mut batch = vec![std::ptr::null_mut(); 1024];
     let assigned = consumer.assignment().map_or(0, |a| a.count());
-    while seen < n && at_end.len() < assigned {
+    while read.seen < n && at_end.len() < assigned {
         assert!(
             Instant::now() < deadline,
-            "batch loop: {seen} of {n} after 600 s"
+            "batch loop: {} of {n} after 600 s",
+            read.seen
         );
         let got = unsafe {
             rd::rd_kafka_consume_batch_queue(queue, 100, batch.as_mut_ptr(), batch.len())
@@ -119,10 +130,8 @@ fn batch_loop(consumer: &BaseConsumer, topic: &str, n: u64) {
             let m = unsafe { &*message };
             match m.err {
                 rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => {
-                    seen += 1;
+                    read.message();
                     bytes += m.len;
-                    let now = Instant::now();
-                    flowing.get_or_insert((now, now)).1 = now;
                 }
                 rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
                     at_end.insert(m.partition);
@@ -134,7 +143,7 @@ fn batch_loop(consumer: &BaseConsumer, topic: &str, n: u64) {
     }
     unsafe { rd::rd_kafka_queue_destroy(queue) };
     std::hint::black_box(bytes);
-    summary(seen, flowing);
+    read.summary();
 }
 
 fn peak_kib() -> u64 {
