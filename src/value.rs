@@ -10,6 +10,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
+mod known_keys;
 pub(crate) mod scan;
 
 /// The top-level fields of a JSON object, in document order, borrowed from
@@ -73,14 +74,16 @@ impl<'a> JsonFields<'a> {
     /// must be UTF-8, strings no field keeps too.
     /// `keep` is asked with each name's bytes until `wanted` distinct
     /// fields are kept (a later field of a kept name is passed over, as
-    /// [`get`](Self::get) reads the first).
+    /// [`get`](Self::get) reads the first). `known` holds the keys of the
+    /// records read before (see [`scan::KnownKeys`]).
     pub(crate) fn validate_keeping(
         bytes: &'a [u8],
         keep: impl Fn(&[u8]) -> bool,
         wanted: usize,
+        known: &mut scan::KnownKeys,
     ) -> Result<Self, String> {
         let text = scan::utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
-        match Self::scan_validating(text, &keep, wanted) {
+        match Self::scan_validating(text, &keep, wanted, known) {
             Some(fields) => Ok(fields),
             None => Self::parse_keeping(bytes, |name| keep(name.as_bytes())),
         }
@@ -88,10 +91,15 @@ impl<'a> JsonFields<'a> {
 
     /// The scan of [`validate_keeping`](Self::validate_keeping): `None`
     /// when it cannot read `text` or finds it invalid.
-    fn scan_validating(text: &'a str, keep: impl Fn(&[u8]) -> bool, wanted: usize) -> Option<Self> {
+    fn scan_validating(
+        text: &'a str,
+        keep: impl Fn(&[u8]) -> bool,
+        wanted: usize,
+        known: &mut scan::KnownKeys,
+    ) -> Option<Self> {
         let bytes = text.as_bytes();
         let mut fields = Fields::new();
-        scan::for_each_valid_field(bytes, |key, raw| {
+        scan::for_each_valid_field(bytes, known, |key, raw| {
             let kept = |(name, _): &(Cow<'a, str>, _)| name.as_bytes() == key;
             if fields.len() < wanted && keep(key) && !fields.iter().any(kept) {
                 // Key and value are pieces of the UTF-8 text between ASCII
@@ -367,15 +375,18 @@ mod properties {
             let object: Map<String, Value> = object.into_iter().collect();
             let written = serde_json::to_vec(&object).unwrap();
             let text = std::str::from_utf8(&written).unwrap();
-            prop_assert!(JsonFields::scan_validating(text, keep, usize::MAX).is_some());
+            let known = &mut scan::KnownKeys::default();
+            prop_assert!(JsonFields::scan_validating(text, keep, usize::MAX, known).is_some());
             let mut changed = written.clone();
             changed[at.index(written.len())] = byte;
-            for doc in [&bytes, &written, &changed] {
+            // One set of known keys throughout: learnt from the written
+            // document, met again in the changed one.
+            for doc in [&written, &changed, &bytes, &written] {
                 let fields = |f: &JsonFields<'_>| -> Vec<(String, String)> {
                     f.iter().map(|(n, raw)| (n.to_string(), raw.get().to_string())).collect()
                 };
                 let parsed = JsonFields::parse_keeping(doc, |name| keep(name.as_bytes()));
-                let validated = JsonFields::validate_keeping(doc, keep, usize::MAX);
+                let validated = JsonFields::validate_keeping(doc, keep, usize::MAX, known);
                 if std::str::from_utf8(doc).is_err() {
                     prop_assert!(validated.is_err());
                     continue;
@@ -389,7 +400,7 @@ mod properties {
                     prop_assert_eq!(fields(validated), firsts);
                 }
                 // Stopping at the first kept field still finds it.
-                let first = JsonFields::validate_keeping(doc, |name| name == b"a", 1);
+                let first = JsonFields::validate_keeping(doc, |name| name == b"a", 1, known);
                 if let (Ok(parsed), Ok(first)) = (&parsed, first) {
                     let a = |f: &JsonFields<'_>| f.get("a").map(|raw| raw.get().to_string());
                     prop_assert_eq!(a(&first), a(parsed));

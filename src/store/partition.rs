@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use super::keys::visible;
 use crate::error::{Error, Result};
 use crate::time::civil_from_millis;
+use crate::value::scan::KnownKeys;
 use crate::value::{JsonFields, is_container, scalar_text};
 
 /// A partition path template such as `index={Index}/dt={Date}`.
@@ -125,10 +126,15 @@ impl PartitionTemplate {
     }
 
     /// Parses a record's value (one JSON object, validated whole) and keeps
-    /// the fields this template reads.
-    pub(crate) fn read_fields<'a>(&self, value: &'a [u8]) -> Result<JsonFields<'a>, String> {
+    /// the fields this template reads. `known` holds the keys of the
+    /// records read before: a caller reading many keeps one.
+    pub(crate) fn read_fields<'a>(
+        &self,
+        value: &'a [u8],
+        known: &mut KnownKeys,
+    ) -> Result<JsonFields<'a>, String> {
         let keep = |name: &[u8]| self.fields.iter().any(|field| field.as_bytes() == name);
-        JsonFields::validate_keeping(value, keep, self.fields.len())
+        JsonFields::validate_keeping(value, keep, self.fields.len(), known)
     }
 
     /// [`read_fields`](Self::read_fields) for a record whose value the
@@ -156,7 +162,7 @@ impl PartitionTemplate {
     /// whose value is not an object, or lacks a field the template reads,
     /// is [`Error::BadInput`] naming its position and the field.
     pub fn render_record(&self, record: &crate::record::Record) -> Result<String> {
-        self.read_fields(&record.value)
+        self.read_fields(&record.value, &mut KnownKeys::default())
             .and_then(|fields| self.render(&fields, record.timestamp))
             .map_err(|reason| Error::BadInput {
                 position: record.position.clone(),

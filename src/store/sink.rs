@@ -21,6 +21,7 @@ use crate::lake::Lake;
 use crate::record::{PartitionMap, Position, Record, SourcePartition};
 use crate::rejected::Rejected;
 use crate::sink::{RecordSink, SinkStats};
+use crate::value::scan::KnownKeys;
 
 /// Writes records into a lake as partitioned, rotated, encoded objects.
 ///
@@ -61,6 +62,8 @@ pub struct LakeSink {
     stats: SinkStats,
     /// The buffer each record's partition path is rendered into.
     path: String,
+    /// The keys of the records read so far, for the next to match.
+    known_keys: KnownKeys,
     /// The source partition of the last record accepted at once, with
     /// the name as that record carried it: the next record's, nearly
     /// always (see [`LakeSink::source_of`]).
@@ -101,6 +104,7 @@ impl LakeSink {
             landing: Landing::new(listener),
             stats: SinkStats::default(),
             path: String::new(),
+            known_keys: KnownKeys::default(),
             last_source: None,
         }
     }
@@ -252,7 +256,7 @@ impl LakeSink {
     /// Renders the partition path of `record` (of `sp`, whose paths up to
     /// `path_fits` bytes always fit) into `path`, or says why it has none.
     fn route_into(
-        &self,
+        &mut self,
         sp: &SourcePartition,
         record: &Record,
         path_fits: usize,
@@ -262,7 +266,7 @@ impl LakeSink {
         let fields = if self.settings.encoder.checks_values() {
             template.scan_fields(&record.value)
         } else {
-            template.read_fields(&record.value)
+            template.read_fields(&record.value, &mut self.known_keys)
         };
         fields
             .and_then(|fields| template.render_into(&fields, record.timestamp, path))

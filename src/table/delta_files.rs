@@ -15,6 +15,7 @@ use crate::rejected::Rejected;
 use crate::schema::{Column, ColumnType};
 use crate::store::{Group, encode_group_with, put_all_new};
 use crate::value::scalar_text;
+use crate::value::scan::KnownKeys;
 
 impl DeltaCommit {
     /// Uploads the group's data files; returns them for the commit.
@@ -94,7 +95,8 @@ impl DeltaCommit {
         record: &Record,
         columns: &[Column],
     ) -> std::result::Result<HashMap<String, Option<String>>, String> {
-        let fields = self.settings.template.read_fields(&record.value)?;
+        let known = &mut KnownKeys::default();
+        let fields = self.settings.template.read_fields(&record.value, known)?;
         self.partition_columns
             .iter()
             .map(|name| {

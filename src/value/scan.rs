@@ -9,6 +9,8 @@
 
 use std::ops::ControlFlow;
 
+pub(crate) use super::known_keys::KnownKeys;
+
 /// Calls `field(key, raw value)` for each top-level field of the object
 /// `value`, in document order, until it breaks (the rest of the value is
 /// then not looked at). `None` when `value` cannot be scanned plainly: it
@@ -17,18 +19,20 @@ pub(crate) fn for_each_field<'a>(
     value: &'a [u8],
     field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
-    walk_fields(value, value_end, field)
+    walk_fields(value, value_end, None, field)
 }
 
 /// [`for_each_field`] checking each value's JSON grammar as it passes
 /// (strings' escapes and control characters, numbers, literals; nested
 /// values by serde_json): `None` also for a value that is not valid JSON.
-/// Neither checks UTF-8: the caller checks the document once.
+/// Neither checks UTF-8: the caller checks the document once. `known`
+/// holds the keys of the objects scanned before it (see [`KnownKeys`]).
 pub(crate) fn for_each_valid_field<'a>(
     value: &'a [u8],
+    known: &mut KnownKeys,
     field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
-    walk_fields(value, valid_value_end, field)
+    walk_fields(value, valid_value_end, Some(known), field)
 }
 
 /// The top-level walk of both scans; `end_of` finds (and may check) the
@@ -36,6 +40,7 @@ pub(crate) fn for_each_valid_field<'a>(
 fn walk_fields<'a>(
     value: &'a [u8],
     end_of: impl Fn(&[u8], usize) -> Option<usize>,
+    mut known: Option<&mut KnownKeys>,
     mut field: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
     let mut at = skip_space(value, 0);
@@ -46,13 +51,12 @@ fn walk_fields<'a>(
     if value.get(at) == Some(&b'}') {
         return nothing_after(value, at + 1);
     }
-    loop {
-        let (key, after_key) = plain_string(value, at)?;
+    for index in 0.. {
         // Compact JSON (what records nearly always are) has the colon, the
         // value, the comma and the next key right after each other: each
         // is tested for where it should be, whitespace skipped only when
         // it is not there.
-        let colon = expect(value, after_key, b':')?;
+        let (key, colon) = key_at(value, at, index, known.as_deref_mut())?;
         let start = match value.get(colon + 1) {
             Some(c) if *c > b' ' => colon + 1,
             _ => skip_space(value, colon + 1),
@@ -81,6 +85,34 @@ fn walk_fields<'a>(
             _ => skip_space(value, comma + 1),
         };
     }
+    unreachable!("an object has fewer than usize::MAX fields")
+}
+
+/// The `index`th key of an object, starting at `at`, and the index of the
+/// colon after it: from `known` when it is there, else read (and then
+/// remembered).
+fn key_at<'a>(
+    value: &'a [u8],
+    at: usize,
+    index: usize,
+    known: Option<&mut KnownKeys>,
+) -> Option<(&'a [u8], usize)> {
+    let Some(known) = known else {
+        let (key, after_key) = plain_string(value, at)?;
+        return Some((key, expect(value, after_key, b':')?));
+    };
+    if let Some(found) = known.at(value, at, index) {
+        return Some(found);
+    }
+    let (key, after_key) = plain_string(value, at)?;
+    let colon = expect(value, after_key, b':')?;
+    // Only a key right before its colon is remembered.
+    let bytes = match colon == after_key {
+        true => &value[at..=colon],
+        false => &[],
+    };
+    known.learn(index, bytes);
+    Some((key, colon))
 }
 
 /// The index of `byte` at `at`, or after the JSON whitespace there.
@@ -507,7 +539,7 @@ mod tests {
             }
             text.extend(&gaps[13]);
             let mut fields = Vec::new();
-            let scanned = for_each_valid_field(&text, |k, v| {
+            let scanned = for_each_valid_field(&text, &mut KnownKeys::default(), |k, v| {
                 fields.push((k.to_vec(), v.to_vec()));
                 ControlFlow::Continue(())
             });
@@ -524,7 +556,10 @@ mod tests {
     #[test]
     fn the_validating_scan_refuses_what_is_not_json() {
         let valid = |value: &str| {
-            for_each_valid_field(value.as_bytes(), |_, _| ControlFlow::Continue(())).is_some()
+            for_each_valid_field(value.as_bytes(), &mut KnownKeys::default(), |_, _| {
+                ControlFlow::Continue(())
+            })
+            .is_some()
         };
         for ok in [
             r#"{"a":"x\"\\\/\b\f\n\r\t\u00e9y","b":-0.5e+3,"c":[1,{"d":null}],"e":true,"f":false}"#,
