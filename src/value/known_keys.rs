@@ -27,6 +27,7 @@ impl KnownKeys {
 
     /// The key at `at` and the index of its colon, when the `index`th key
     /// of the last object is there byte for byte.
+    #[inline(always)]
     pub(super) fn at<'a>(
         &self,
         value: &'a [u8],
@@ -35,13 +36,15 @@ impl KnownKeys {
     ) -> Option<(&'a [u8], usize)> {
         let known = self.keys.get(index)?;
         let window = value.get(at..at + 16)?;
-        let word = |half: usize| {
-            let bytes = &window[half * 8..half * 8 + 8];
-            let word = u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
-            (word ^ known.words[half]) & known.masks[half]
-        };
-        (known.len > 0 && word(0) | word(1) == 0)
-            .then(|| (&value[at + 1..at + known.len - 2], at + known.len - 1))
+        let low = u64::from_le_bytes(window[..8].try_into().expect("eight bytes"));
+        let high = u64::from_le_bytes(window[8..].try_into().expect("eight bytes"));
+        let differs =
+            ((low ^ known.words[0]) & known.masks[0]) | ((high ^ known.words[1]) & known.masks[1]);
+        if known.len == 0 || differs != 0 {
+            return None;
+        }
+        // Within the window: the key between its quotes, then the colon.
+        Some((&window[1..known.len - 2], at + known.len - 1))
     }
 
     /// Remembers `key` (from its opening quote through its colon) as the

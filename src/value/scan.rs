@@ -90,22 +90,40 @@ fn walk_fields<'a>(
 
 /// The `index`th key of an object, starting at `at`, and the index of the
 /// colon after it: from `known` when it is there, else read (and then
-/// remembered).
+/// remembered). Inlined into the walk: a call per field cost more than
+/// the reading it saves.
+#[inline(always)]
 fn key_at<'a>(
     value: &'a [u8],
     at: usize,
     index: usize,
     known: Option<&mut KnownKeys>,
 ) -> Option<(&'a [u8], usize)> {
-    let Some(known) = known else {
-        let (key, after_key) = plain_string(value, at)?;
-        return Some((key, expect(value, after_key, b':')?));
-    };
-    if let Some(found) = known.at(value, at, index) {
-        return Some(found);
+    match known {
+        Some(known) => match known.at(value, at, index) {
+            Some(found) => Some(found),
+            None => read_key_learning(value, at, index, known),
+        },
+        None => read_key(value, at).map(|(key, _, colon)| (key, colon)),
     }
+}
+
+/// The key starting at `at`: its text, the index after it and the index
+/// of the colon after that.
+fn read_key(value: &[u8], at: usize) -> Option<(&[u8], usize, usize)> {
     let (key, after_key) = plain_string(value, at)?;
-    let colon = expect(value, after_key, b':')?;
+    Some((key, after_key, expect(value, after_key, b':')?))
+}
+
+/// [`read_key`], remembering the key as the `index`th in `known`.
+#[inline(never)]
+fn read_key_learning<'a>(
+    value: &'a [u8],
+    at: usize,
+    index: usize,
+    known: &mut KnownKeys,
+) -> Option<(&'a [u8], usize)> {
+    let (key, after_key, colon) = read_key(value, at)?;
     // Only a key right before its colon is remembered.
     let bytes = match colon == after_key {
         true => &value[at..=colon],
