@@ -84,63 +84,49 @@ impl Buffer {
     /// Adds `record` and returns the memory it added: the growth of the
     /// chunks and of the slot list (the list doubles, a new chunk is twice
     /// the last: up to half of them is room not yet used), and a key's and
-    /// headers' own allocations. The record's value, once copied, goes to
-    /// `spent` (see [`Batcher::drop_spent`](super::batch::Batcher::drop_spent)).
-    pub(crate) fn push_counted(&mut self, record: Record, spent: &mut Vec<Bytes>) -> usize {
+    /// headers' own allocations. The record is borrowed: its value is
+    /// copied, its key and headers (when it has any) shared or cloned.
+    pub(crate) fn push_counted(&mut self, record: &Record) -> usize {
         const EXTRA: usize = std::mem::size_of::<(Option<Bytes>, Headers)>();
         let before = self.capacity();
-        // What the key and headers hold (the value is copied into the lines).
-        let key_and_headers =
-            record.size_hint() - std::mem::size_of::<Record>() - record.value.len();
-        spent.push(self.copy_in(record));
+        self.copy_in(record);
         let extra = match self.slots.last().is_some_and(|s| s.extra.is_some()) {
-            true => key_and_headers + EXTRA,
+            // What the key and headers hold (the value is in the lines).
+            true => record.size_hint() - std::mem::size_of::<Record>() - record.value.len() + EXTRA,
             false => 0,
         };
         (self.capacity() - before) + extra
     }
 
-    /// Adds `record`, its value dropped at once (tests' shorthand).
+    /// Adds `record` (tests' shorthand).
     #[cfg(test)]
     pub(crate) fn push(&mut self, record: Record) {
-        self.copy_in(record);
+        self.copy_in(&record);
     }
 
-    /// Adds `record`, its value copied into the chunks: returns the value.
-    fn copy_in(&mut self, record: Record) -> Bytes {
+    /// Adds `record`, its value copied into the chunks.
+    fn copy_in(&mut self, record: &Record) {
         debug_assert!(!self.sealed, "a sealed buffer takes no records");
-        self.bytes += data_bytes(&record);
-        let Record {
-            key,
-            value,
-            headers,
-            timestamp,
-            position,
-        } = record;
-        // The position's stream name (its count, an atomic operation) goes
-        // before the value is copied: after it, that operation would wait
-        // for the copy's stores to complete.
-        let offset = position.offset;
-        match self.source {
-            None => self.source = Some(position.source_partition()),
-            Some(_) => drop(position),
+        self.bytes += data_bytes(record);
+        if self.source.is_none() {
+            self.source = Some(record.position.source_partition());
         }
-        if let Some(ts) = timestamp {
+        if let Some(ts) = record.timestamp {
             self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
             self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
         }
-        self.make_room(value.len() + 1);
-        self.filling.extend_from_slice(&value);
+        self.make_room(record.value.len() + 1);
+        self.filling.extend_from_slice(&record.value);
         let end = self.filled_len + self.filling.len();
         self.filling.push(b'\n');
-        let extra = (key.is_some() || !headers.is_empty()).then(|| Box::new((key, headers)));
+        let extra = (record.key.is_some() || !record.headers.is_empty())
+            .then(|| Box::new((record.key.clone(), record.headers.clone())));
         self.slots.push(Slot {
             end,
-            offset,
-            timestamp,
+            offset: record.position.offset,
+            timestamp: record.timestamp,
             extra,
         });
-        value
     }
 
     /// Room for a line of `line` bytes in the chunk being filled: grown in
@@ -315,14 +301,14 @@ mod tests {
         const SLOT: usize = std::mem::size_of::<Slot>();
         let mut buffer = Buffer::default();
         let plain = Record::new(Position::new("t", 0, 0), "x".repeat(100));
-        let counted = buffer.push_counted(plain, &mut Vec::new());
+        let counted = buffer.push_counted(&plain);
         assert_eq!(
             counted,
             buffer.filling.capacity() + buffer.slots.capacity() * SLOT
         );
         let keyed = Record::new(Position::new("t", 0, 1), "y").with_key("key");
         let before = (buffer.filling.capacity(), buffer.slots.capacity());
-        let counted = buffer.push_counted(keyed, &mut Vec::new());
+        let counted = buffer.push_counted(&keyed);
         let growth =
             (buffer.filling.capacity() - before.0) + (buffer.slots.capacity() - before.1) * SLOT;
         let extra = std::mem::size_of::<(Option<Bytes>, Headers)>();
@@ -342,10 +328,8 @@ mod tests {
                 "x".repeat(offset % 700)
             );
             expected.push(value.clone());
-            counted += buffer.push_counted(
-                Record::new(Position::new("t", 0, offset as i64), value),
-                &mut Vec::new(),
-            );
+            counted +=
+                buffer.push_counted(&Record::new(Position::new("t", 0, offset as i64), value));
             if buffer.filling.capacity() >= GROWS_IN_PLACE_UNTIL && buffer.filled.is_empty() {
                 previous_lines = buffer.filling.as_ptr();
             }
