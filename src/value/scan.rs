@@ -232,6 +232,7 @@ fn string_stop(text: &[u8]) -> Option<usize> {
 }
 
 /// The end of the valid JSON value starting at `at`.
+#[inline(always)]
 fn valid_value_end(value: &[u8], at: usize) -> Option<usize> {
     match *value.get(at)? {
         b'"' => valid_string_end(value, at),
@@ -385,6 +386,7 @@ pub(crate) fn is_json_value(s: &[u8]) -> bool {
 
 /// The index after the JSON number starting at `at` (the longest prefix
 /// that follows the grammar), `None` when none starts there.
+#[inline(always)]
 fn number_end(s: &[u8], mut at: usize) -> Option<usize> {
     if s.get(at) == Some(&b'-') {
         at += 1;
@@ -419,6 +421,7 @@ fn number_end(s: &[u8], mut at: usize) -> Option<usize> {
 /// digit is a byte `x` with `x ^ 0x30` at most 9; adding 0x76 sets the
 /// lane's high bit for anything larger (a carry out of a lane follows a
 /// non-digit, so the lowest mark is the first non-digit).
+#[inline(always)]
 pub(crate) fn digits_end(s: &[u8], mut at: usize) -> usize {
     while let Some(chunk) = s.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ lanes(b'0');
