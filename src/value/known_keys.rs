@@ -21,6 +21,15 @@ struct KnownKey {
     len: usize,
 }
 
+impl KnownKey {
+    /// A place whose key is not known: it never matches.
+    const UNKNOWN: Self = Self {
+        words: [0; 2],
+        masks: [0; 2],
+        len: 0,
+    };
+}
+
 impl KnownKeys {
     /// Places remembered: a wider object scans its further keys each time.
     const MAX_KEYS: usize = 64;
@@ -68,17 +77,12 @@ impl KnownKeys {
                     len,
                 }
             }
-            _ => KnownKey {
-                words: [0; 2],
-                masks: [0; 2],
-                len: 0,
-            },
+            _ => KnownKey::UNKNOWN,
         };
         match self.keys.get_mut(index) {
             Some(place) => *place = known,
             None if index < Self::MAX_KEYS => {
-                let unknown = KnownKey { len: 0, ..known };
-                self.keys.resize(index, unknown);
+                self.keys.resize(index, KnownKey::UNKNOWN);
                 self.keys.push(known);
             }
             None => {}
