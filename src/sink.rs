@@ -48,6 +48,10 @@ pub struct SinkStats {
     pub bytes: u64,
     /// Bytes held in buffers now, not yet written.
     pub buffered_bytes: usize,
+    /// The most bytes the buffers have held at once: what a cap on
+    /// buffered memory (such as the lake sink's `max_buffered_bytes`)
+    /// limits, so a run whose peak stays well under its cap never needed it.
+    pub peak_buffered_bytes: usize,
 }
 
 /// A destination that accepts records, makes them durable, and reports

@@ -45,6 +45,7 @@ pub(crate) fn measure(command: &mut Command) -> Measured {
         wall,
         cpu,
         peak_mib: number("memory:").unwrap_or(0),
+        peak_buffered_mib: number("buffered:"),
         records: number("records:").unwrap_or(0),
         flowing,
     }
@@ -55,6 +56,7 @@ pub(crate) struct Measured {
     pub(crate) wall: f64,
     pub(crate) cpu: f64,
     pub(crate) peak_mib: u64,
+    pub(crate) peak_buffered_mib: Option<u64>,
     pub(crate) records: u64,
     /// Seconds records were flowing, as the program reports them.
     pub(crate) flowing: Option<f64>,
@@ -71,6 +73,7 @@ impl Measured {
             flowing: self.flowing,
             cpu: self.cpu,
             peak_mib: self.peak_mib,
+            peak_buffered_mib: self.peak_buffered_mib,
             baseline,
             ratios: Vec::new(),
             flowing_ratios: Vec::new(),

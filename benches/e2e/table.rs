@@ -10,6 +10,8 @@ pub(crate) struct Row {
     pub(crate) flowing: Option<f64>,
     pub(crate) cpu: f64,
     pub(crate) peak_mib: u64,
+    /// The most the sink's buffers held (MiB), as the program reports it.
+    pub(crate) peak_buffered_mib: Option<u64>,
     /// The row this one is compared with.
     pub(crate) baseline: bool,
     /// Records/s as a ratio to the baseline's, one per round, sorted.
@@ -57,6 +59,7 @@ pub(crate) fn summarize(rounds: Vec<Vec<Row>>) -> Vec<Row> {
                 path: typical.path.clone(),
                 cpu: median(runs.iter().map(|row| row.cpu).collect()),
                 peak_mib: runs.iter().map(|row| row.peak_mib).max().unwrap(),
+                peak_buffered_mib: runs.iter().filter_map(|row| row.peak_buffered_mib).max(),
                 ratios: ratios(i, |row| Some(row.rate())),
                 flowing_ratios: ratios(i, Row::flowing_rate),
                 ..**typical
@@ -71,9 +74,9 @@ pub(crate) fn summarize(rounds: Vec<Vec<Row>>) -> Vec<Row> {
 pub(crate) fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| broker | path | records | records/s | ratio to baseline | records/s flowing | ratio flowing | CPU s per 1M records | peak RSS MiB |"
+        "| broker | path | records | records/s | ratio to baseline | records/s flowing | ratio flowing | CPU s per 1M records | peak RSS MiB | peak buffered MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         // A pipeline's flowing time leaves out its waits for records that
         // had not arrived: on a broker slower than the pipeline (tansu)
@@ -83,8 +86,9 @@ pub(crate) fn print_table(rows: &[Row]) {
             _ => "-".into(),
         };
         let flowing = row.flowing_rate().map_or("-".into(), |f| format!("{f:.0}"));
+        let buffered = row.peak_buffered_mib.map_or("-".into(), |m| m.to_string());
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.2} | {} | {} |",
             row.broker,
             row.path,
             row.records,
@@ -93,7 +97,8 @@ pub(crate) fn print_table(rows: &[Row]) {
             flowing,
             ratio_flowing,
             row.cpu / row.records as f64 * 1e6,
-            row.peak_mib
+            row.peak_mib,
+            buffered
         );
     }
 }

@@ -234,6 +234,10 @@ pub fn print_summary(lake: &Lake, table: &str, stats: &PipelineStats) {
     if let Some(kib) = peak_resident_kib() {
         println!("memory:   {} MiB peak resident", kib / 1024);
     }
+    if stats.peak_buffered_bytes > 0 {
+        let mib = stats.peak_buffered_bytes as f64 / f64::from(1 << 20);
+        println!("buffered: {mib:.0} MiB at the most in the sink's buffers");
+    }
 }
 
 /// This process's peak resident memory (Linux: `VmHWM`). Not `getrusage`:

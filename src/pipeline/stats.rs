@@ -30,6 +30,9 @@ pub struct PipelineStats {
     pub flowing: Duration,
     /// Bytes held in the sink's buffers at the time of the snapshot.
     pub buffered_bytes: usize,
+    /// The most bytes the sink's buffers held at once during the run
+    /// ([`SinkStats::peak_buffered_bytes`]).
+    pub peak_buffered_bytes: usize,
 }
 
 impl PipelineStats {
@@ -38,6 +41,7 @@ impl PipelineStats {
         self.objects = sink.objects;
         self.bytes = sink.bytes;
         self.buffered_bytes = sink.buffered_bytes;
+        self.peak_buffered_bytes = sink.peak_buffered_bytes;
         self
     }
 

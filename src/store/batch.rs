@@ -120,6 +120,8 @@ pub(crate) struct Batcher {
     /// no record needs its group looked up before it is routed.
     replaying: usize,
     buffered_bytes: usize,
+    /// The most `buffered_bytes` has been.
+    peak_buffered_bytes: usize,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -129,6 +131,7 @@ impl std::fmt::Debug for Batcher {
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("groups", &self.groups)
             .field("buffered_bytes", &self.buffered_bytes)
+            .field("peak_buffered_bytes", &self.peak_buffered_bytes)
             .finish()
     }
 }
@@ -149,12 +152,18 @@ impl Batcher {
             groups: PartitionMap::default(),
             replaying: 0,
             buffered_bytes: 0,
+            peak_buffered_bytes: 0,
         }
     }
 
     /// Memory held by open groups.
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buffered_bytes
+    }
+
+    /// The most memory open and committing groups have held at once.
+    pub(crate) fn peak_buffered_bytes(&self) -> usize {
+        self.peak_buffered_bytes
     }
 
     /// Whether an open group ends at a boundary an earlier run recorded.
@@ -235,6 +244,7 @@ impl Batcher {
         group.last_offset = offset;
         group.memory += memory;
         self.buffered_bytes += memory;
+        self.peak_buffered_bytes = self.peak_buffered_bytes.max(self.buffered_bytes);
         Offer::Joined { at_boundary }
     }
 
@@ -542,6 +552,7 @@ mod tests {
         assert_eq!(b.buffered_bytes(), group.memory, "counted until written");
         b.written(&group);
         assert_eq!(b.buffered_bytes(), 0);
+        assert_eq!(b.peak_buffered_bytes(), group.memory, "the peak stays");
     }
 
     #[test]

@@ -563,6 +563,7 @@ impl RecordSink for LakeSink {
     fn stats(&self) -> SinkStats {
         SinkStats {
             buffered_bytes: self.batcher.buffered_bytes(),
+            peak_buffered_bytes: self.batcher.peak_buffered_bytes(),
             ..self.stats
         }
     }

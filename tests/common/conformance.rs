@@ -266,12 +266,11 @@ pub async fn a_replay_rebuilds_only_the_objects_missing_from_the_lake(lake: Lake
     lake.store().delete(&lost.as_str().into()).await.unwrap();
 
     let mut second = sink(&lake);
-    let mut peak = 0;
     for chunk in records.chunks(50) {
         second.write(chunk.to_vec()).await.unwrap();
-        peak = peak.max(second.buffered_bytes());
     }
     second.flush().await.unwrap();
+    let peak = second.stats().peak_buffered_bytes;
     assert_eq!(second.stats().objects, 1, "only {lost} is written again");
     let lost_records = String::from_utf8(lost_rows).unwrap().lines().count();
     // A record counts its memory and the room encoding it takes (its
@@ -310,6 +309,17 @@ pub async fn memory_stays_bounded_and_writes_early(lake: Lake) {
         );
     }
     sink.flush().await.unwrap();
+    // Within a write the cap is passed by at most one record's growth: its
+    // value, its slot, and the chunk it doubles (objects of 16 KiB here).
+    let peak = sink.stats().peak_buffered_bytes;
+    assert!(
+        peak <= cap + 16 * 1024,
+        "peaked at {peak} bytes, over the cap"
+    );
+    assert!(
+        peak > cap / 2,
+        "peaked at {peak} bytes: the cap was never near"
+    );
     assert_same_rows(&rows(&lake, "stock").await, &values(&records), "bounded");
 }
 
