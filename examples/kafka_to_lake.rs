@@ -95,8 +95,8 @@ struct Args {
     #[command(flatten)]
     glue: common::glue::GlueArgs,
     /// Cap on the memory open objects hold (MiB); past it the largest
-    /// group is written early. librdkafka's prefetch queue gets a
-    /// sixteenth of it (at least 1 MiB).
+    /// group is written early. librdkafka's prefetch queue and its largest
+    /// fetch response each get a sixteenth of it (at least 1 MiB).
     #[arg(long, default_value_t = 256)]
     max_buffered_mib: usize,
     /// Closed groups committed at once while the pipeline fills others

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::sync::mpsc;
 
@@ -21,6 +22,10 @@ use crate::source::RecordSource;
 /// librdkafka's prefetch queue by default: 16 MiB (librdkafka's own
 /// default is 64 MiB).
 pub const DEFAULT_PREFETCH_BYTES: usize = 16 << 20;
+
+/// librdkafka's default `message.max.bytes`, the least `fetch.max.bytes`
+/// it accepts.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
 
 /// Where a new consumer group starts reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,13 +103,17 @@ impl KafkaSourceBuilder {
 
     /// Bytes librdkafka may prefetch ahead of the pipeline
     /// (`queued.max.messages.kbytes`; default [`DEFAULT_PREFETCH_BYTES`],
-    /// at least 1 MiB). This memory comes on top of the sink's buffers:
-    /// size it with them, e.g. a sixteenth of the lake sink's
-    /// `max_buffered_bytes`. Once the queue is full, fetching resumes
-    /// within 10 ms of it draining (`fetch.queue.backoff.ms`; librdkafka
-    /// waits a whole second by default, which starves a fast pipeline).
-    /// A `queued.max.messages.kbytes` or `fetch.queue.backoff.ms` given in
-    /// the [`KafkaConfig`] wins.
+    /// at least 1 MiB), and the most one fetch response may carry
+    /// (`fetch.max.bytes`, librdkafka's 50 MiB otherwise; never below
+    /// `message.max.bytes`). librdkafka holds the queue and the response
+    /// being decoded into it, so about twice this, more with small
+    /// messages (its per-message overhead). This memory comes on top of
+    /// the sink's buffers: size it with them, e.g. a sixteenth of the lake
+    /// sink's `max_buffered_bytes`. Once the queue is full, fetching
+    /// resumes within 10 ms of it draining (`fetch.queue.backoff.ms`;
+    /// librdkafka waits a whole second by default, which starves a fast
+    /// pipeline). A `queued.max.messages.kbytes`, `fetch.max.bytes` or
+    /// `fetch.queue.backoff.ms` given in the [`KafkaConfig`] wins.
     pub fn prefetch_bytes(mut self, n: usize) -> Self {
         self.prefetch_bytes = n.max(1 << 20);
         self
@@ -161,9 +170,46 @@ impl KafkaSourceBuilder {
         self
     }
 
+    /// librdkafka's settings for the consumer but the group's own: the
+    /// defaults below, under any setting the user gave.
+    fn client_config(&self) -> ClientConfig {
+        let reset = match self.start_from {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        };
+        // Incremental (cooperative) rebalancing: a member joining or leaving
+        // moves only the partitions that change owner, instead of stopping
+        // every member; it is also what lets tansu 0.6.0 hand a dead member's
+        // partitions to the survivors. Statistics carry the group state the
+        // liveness guard reports. librdkafka's prefetch queue is memory
+        // beside the sink's buffers, and so is the fetch response it
+        // decodes into the queue (50 MiB by default): both get the prefetch
+        // size (a response at least `message.max.bytes`, as librdkafka
+        // requires). Its default one-second back-off once the queue is
+        // full leaves a fast pipeline idle most of the time. A caught-up
+        // consumer's fetch waits at the broker, and the group's offset
+        // requests (the drain check) queue behind it on the same
+        // connection: 100 ms, not 500.
+        let prefetch_kib = (self.prefetch_bytes >> 10).to_string();
+        let largest_message = (self.config.get("message.max.bytes"))
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
+        let fetch_bytes = self.prefetch_bytes.max(largest_message).to_string();
+        self.config.client_config_with(&[
+            ("auto.offset.reset", reset),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("statistics.interval.ms", "5000"),
+            ("queued.max.messages.kbytes", &prefetch_kib),
+            ("fetch.max.bytes", &fetch_bytes),
+            ("fetch.queue.backoff.ms", "10"),
+            ("fetch.wait.max.ms", "100"),
+        ])
+    }
+
     /// Checks that the brokers answer and the topics exist, joins the group
     /// and starts polling.
     pub fn build(self) -> Result<KafkaSource> {
+        let mut client = self.client_config();
         let group = self
             .group
             .ok_or_else(|| Error::Config("a Kafka source needs a consumer group id".into()))?;
@@ -175,29 +221,6 @@ impl KafkaSourceBuilder {
         let brokers = self.config.brokers().to_string();
         let (tx, events) = mpsc::channel(8);
         let context = SourceContext::new(tx, self.revoke_timeout);
-        let reset = match self.start_from {
-            StartFrom::Earliest => "earliest",
-            StartFrom::Latest => "latest",
-        };
-        // Incremental (cooperative) rebalancing: a member joining or leaving
-        // moves only the partitions that change owner, instead of stopping
-        // every member; it is also what lets tansu 0.6.0 hand a dead member's
-        // partitions to the survivors. Any setting the user gave wins.
-        // Statistics carry the group state the liveness guard reports.
-        // librdkafka's prefetch queue is memory beside the sink's buffers;
-        // its default one-second back-off once the queue is full leaves a
-        // fast pipeline idle most of the time. A caught-up consumer's fetch
-        // waits at the broker, and the group's offset requests (the drain
-        // check) queue behind it on the same connection: 100 ms, not 500.
-        let prefetch_kib = (self.prefetch_bytes >> 10).to_string();
-        let mut client = self.config.client_config_with(&[
-            ("auto.offset.reset", reset),
-            ("partition.assignment.strategy", "cooperative-sticky"),
-            ("statistics.interval.ms", "5000"),
-            ("queued.max.messages.kbytes", &prefetch_kib),
-            ("fetch.queue.backoff.ms", "10"),
-            ("fetch.wait.max.ms", "100"),
-        ]);
         client
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
@@ -255,5 +278,37 @@ impl KafkaSourceBuilder {
             leftover: Vec::new(),
             stalls: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch_bytes(builder: KafkaSourceBuilder) -> Option<String> {
+        builder
+            .client_config()
+            .get("fetch.max.bytes")
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn one_fetch_response_is_no_larger_than_the_prefetch_queue() {
+        let config = KafkaConfig::new("localhost:9092");
+        let builder = KafkaSourceBuilder::new(config.clone());
+        let client = builder.client_config();
+        assert_eq!(client.get("queued.max.messages.kbytes"), Some("16384"));
+        assert_eq!(fetch_bytes(builder), Some((16 << 20).to_string()));
+        let small = KafkaSourceBuilder::new(config.clone()).prefetch_bytes(4 << 20);
+        assert_eq!(fetch_bytes(small), Some((4 << 20).to_string()));
+        // librdkafka refuses a fetch smaller than the largest message.
+        let large_messages = config.clone().set("message.max.bytes", "10000000");
+        let tiny = KafkaSourceBuilder::new(large_messages).prefetch_bytes(1 << 20);
+        assert_eq!(fetch_bytes(tiny), Some("10000000".into()));
+        let given = config.set("fetch.max.bytes", "52428800");
+        assert_eq!(
+            fetch_bytes(KafkaSourceBuilder::new(given)),
+            Some("52428800".into())
+        );
     }
 }
