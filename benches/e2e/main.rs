@@ -27,7 +27,9 @@
 //!
 //! Every path runs in its own process (the release build of the
 //! examples), so that its CPU time (user + sys, from `wait4`) and its peak
-//! resident memory (its own `VmHWM`, printed in its summary) are its own.
+//! resident memory (its own `VmHWM`, printed in its summary) are its own;
+//! a pipeline's summary also gives the most its sink's buffers held
+//! (`buffered:`), the last column.
 //! Records/s is records over wall time, minus the idle second a consumer
 //! waits before it exits: start-up, the group join (about 3 s on the mock
 //! cluster, for the bare loop too) and the final flush count. Records/s
