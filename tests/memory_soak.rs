@@ -59,11 +59,7 @@ fn assert_bounded(peaks: &[u64], read_ahead_mib: u64) {
 /// slot list): the summary's `buffered:` line. Both inputs then hold the
 /// same at their peak, so a larger peak RSS would be growth of our own.
 fn assert_buffers_reached_the_cap(log: &str) {
-    let buffered: u64 = log
-        .lines()
-        .find_map(|l| l.strip_prefix("buffered:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|mib| mib.parse().ok())
+    let buffered = mib_after("buffered:", log)
         .unwrap_or_else(|| panic!("no peak of the buffers in the summary:\n{log}"));
     assert!(
         (CAP_MIB - 1..=CAP_MIB + 2).contains(&buffered),
@@ -77,13 +73,19 @@ fn peak_of(name: &str, args: &[&str]) -> (u64, String) {
     let status = child.wait(scaled(300), &String::new);
     let log = child.log.recent();
     assert!(status.success(), "{name} failed: {status}\n{log}");
-    let peak = log
-        .lines()
-        .find_map(|l| l.strip_prefix("memory:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|mib| mib.parse().ok())
+    let peak = mib_after("memory:", &log)
         .unwrap_or_else(|| panic!("no peak memory in the summary of {name}:\n{log}"));
     (peak, log)
+}
+
+/// The MiB a summary line starting with `label` gives first
+/// (`memory:   80 MiB peak resident`).
+fn mib_after(label: &str, summary: &str) -> Option<u64> {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|mib| mib.parse().ok())
 }
 
 /// The `records:  N read, M written` and `rejected: R` numbers of a summary.

@@ -208,16 +208,18 @@ impl KafkaSourceBuilder {
 
     /// Checks that the brokers answer and the topics exist, joins the group
     /// and starts polling.
-    pub fn build(self) -> Result<KafkaSource> {
-        let mut client = self.client_config();
-        let group = self
-            .group
-            .ok_or_else(|| Error::Config("a Kafka source needs a consumer group id".into()))?;
+    pub fn build(mut self) -> Result<KafkaSource> {
+        let Some(group) = self.group.take() else {
+            return Err(Error::Config(
+                "a Kafka source needs a consumer group id".into(),
+            ));
+        };
         if self.topics.is_empty() {
             return Err(Error::Config(
                 "a Kafka source needs at least one topic".into(),
             ));
         }
+        let mut client = self.client_config();
         let brokers = self.config.brokers().to_string();
         let (tx, events) = mpsc::channel(8);
         let context = SourceContext::new(tx, self.revoke_timeout);
